@@ -1,0 +1,240 @@
+"""Activities that keep the case record in PostgreSQL in step with the workflow."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from temporalio import activity
+
+from activities.adapters.ledger import Ledger, LoanRecord
+from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, business_error
+from kernel.db import SessionFactory
+from models.audit import append_event
+from models.crosscheck import ExpectedFacts, cross_check
+from models.enums import DocType, LoanStatus, TaskState
+from models.payloads import (
+    AssessRiskInput,
+    CaseRef,
+    CloseTaskInput,
+    OpenTask,
+    OpenTaskInput,
+    RecordDecisionInput,
+    RecordTransitionInput,
+    RepaymentCheck,
+    RiskResult,
+)
+from models.risk import RiskFacts, assess
+from models.tables import Case, Decision, HumanTask, OcrResult, RiskAssessment, utcnow
+
+
+class CaseActivities:
+    def __init__(self, sessions: SessionFactory, ledger: Ledger) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+
+    async def _case(self, session, case_id: str) -> Case:
+        case = await session.get(Case, case_id)
+        if case is None:
+            raise business_error(CASE_NOT_FOUND, f"case {case_id} does not exist")
+        return case
+
+    async def _loan(self, contract_no: str) -> LoanRecord:
+        loan = await self._ledger.get_loan(contract_no)
+        if loan is None:
+            raise business_error(LOAN_NOT_FOUND, f"loan {contract_no} is not in the ledger")
+        return loan
+
+    @activity.defn
+    async def record_transition(self, step: RecordTransitionInput) -> None:
+        """Move the case row to the workflow's status/step and append an audit event."""
+        async with self._sessions() as session, session.begin():
+            values = {"status": step.status.value, "step": step.step, "updated_at": utcnow()}
+            if step.risk_grade is not None:
+                values["risk_grade"] = step.risk_grade.value
+            if step.status.is_closed:
+                values["closed_at"] = utcnow()
+            result = await session.exec(
+                update(Case).where(Case.case_id == step.case_id).values(**values)
+            )
+            if result.rowcount == 0:
+                raise business_error(CASE_NOT_FOUND, f"case {step.case_id} does not exist")
+            await append_event(
+                session,
+                stream=step.case_id,
+                event=step.event,
+                actor=step.actor,
+                details={"status": step.status.value, "step": step.step, **step.details},
+                event_key=step.event_key,
+            )
+
+    @activity.defn
+    async def verify_repayment(self, ref: CaseRef) -> RepaymentCheck:
+        """Ask the ledger whether the loan behind the case is fully repaid."""
+        async with self._sessions() as session:
+            case = await self._case(session, ref.case_id)
+        loan = await self._loan(case.loan_contract_no)
+        settled = loan.status == LoanStatus.SETTLED and loan.outstanding_amount <= 0
+        if settled:
+            reason = f"settled on {loan.settled_at}" if loan.settled_at else "settled"
+        elif loan.status == LoanStatus.SETTLED:
+            reason = f"marked settled but {loan.outstanding_amount} still outstanding"
+        else:
+            reason = f"loan is {loan.status} with {loan.outstanding_amount} outstanding"
+        return RepaymentCheck(
+            settled=settled,
+            settled_at=loan.settled_at,
+            outstanding_amount=str(loan.outstanding_amount),
+            reason=reason,
+        )
+
+    @activity.defn
+    async def assess_risk(self, request: AssessRiskInput) -> RiskResult:
+        """Cross-check the OCR readings with case and ledger, then grade the risk."""
+        async with self._sessions() as session, session.begin():
+            case = await self._case(session, request.case_id)
+            loan = await self._loan(case.loan_contract_no)
+            expected = ExpectedFacts(
+                name=case.borrower_name,
+                id_number=case.borrower_id_number,
+                plate_no=case.plate_no,
+                vin=case.vin,
+                contract_no=case.loan_contract_no,
+                lender=loan.lender,
+                ledger_settled_at=loan.settled_at,
+            )
+            document_ids = [review.document_id for review in request.reviews]
+            readings = (
+                await session.exec(select(OcrResult).where(OcrResult.document_id.in_(document_ids)))
+            ).scalars()
+            mismatches = []
+            for reading in readings:
+                found = cross_check(DocType(reading.doc_type), reading.fields, expected)
+                reading.mismatches = [m.model_dump(mode="json") for m in found]
+                session.add(reading)
+                mismatches.extend(found)
+            earlier = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(Case)
+                    .where(Case.vin == case.vin, Case.case_id != case.case_id)
+                )
+            ).scalar_one()
+            result = assess(
+                RiskFacts(
+                    today=datetime.now(UTC).date(),
+                    settled_at=loan.settled_at,
+                    outstanding_amount=loan.outstanding_amount,
+                    mismatches=mismatches,
+                    documents_needing_review=[
+                        f"{r.doc_type.value}: {issue}"
+                        for r in request.reviews
+                        for issue in (r.issues or ["low confidence"])
+                        if r.needs_review
+                    ],
+                    case_vs_ledger_differences=_case_vs_ledger(case, loan),
+                    earlier_cases_on_vehicle=earlier,
+                )
+            )
+            session.add(
+                RiskAssessment(
+                    case_id=case.case_id,
+                    round=request.round,
+                    grade=result.grade.value,
+                    reasons=result.reasons,
+                    required_approvals=result.required_approvals,
+                )
+            )
+            await append_event(
+                session,
+                stream=case.case_id,
+                event="risk.assessed",
+                actor="system",
+                details={"round": request.round, **result.model_dump(mode="json")},
+                event_key=f"{case.case_id}:risk:{request.round}:{activity.info().workflow_run_id}",
+            )
+        return result
+
+    @activity.defn
+    async def open_task(self, request: OpenTaskInput) -> OpenTask:
+        """Create the human task (once, however often the activity retries)."""
+        task_id = f"{request.case_id}-{request.kind.value}-{request.round}"
+        async with self._sessions() as session, session.begin():
+            await session.exec(
+                insert(HumanTask)
+                .values(
+                    task_id=task_id,
+                    case_id=request.case_id,
+                    kind=request.kind.value,
+                    state=TaskState.OPEN.value,
+                    round=request.round,
+                    details=request.details,
+                    due_at=request.due_at,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["task_id"])
+            )
+            await append_event(
+                session,
+                stream=request.case_id,
+                event="task.opened",
+                actor="system",
+                details={"task_id": task_id, "kind": request.kind.value},
+                event_key=f"{task_id}:opened",
+            )
+        return OpenTask(task_id=task_id, kind=request.kind, round=request.round)
+
+    @activity.defn
+    async def close_task(self, request: CloseTaskInput) -> None:
+        state = TaskState.CANCELLED if request.cancelled else TaskState.DONE
+        async with self._sessions() as session, session.begin():
+            await session.exec(
+                update(HumanTask)
+                .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
+                .values(state=state.value, closed_at=utcnow())
+            )
+
+    @activity.defn
+    async def record_decision(self, request: RecordDecisionInput) -> None:
+        decision = request.request
+        async with self._sessions() as session, session.begin():
+            await session.exec(
+                insert(Decision)
+                .values(
+                    decision_ref=request.decision_ref,
+                    case_id=request.case_id,
+                    task_id=request.task_id,
+                    actor=decision.actor,
+                    role=decision.role.value,
+                    decision=decision.decision.value,
+                    comment=decision.comment,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["decision_ref"])
+            )
+            await append_event(
+                session,
+                stream=request.case_id,
+                event=f"decision.{decision.decision.value}",
+                actor=decision.actor,
+                details={
+                    "task_id": request.task_id,
+                    "role": decision.role.value,
+                    "comment": decision.comment,
+                    "documents": [d.value for d in decision.documents],
+                },
+                event_key=f"{request.decision_ref}:recorded",
+            )
+
+
+def _case_vs_ledger(case: Case, loan: LoanRecord) -> list[str]:
+    pairs = [
+        ("borrower name", case.borrower_name, loan.borrower_name),
+        ("ID number", case.borrower_id_number, loan.id_number),
+        ("plate", case.plate_no, loan.plate_no),
+        ("VIN", case.vin, loan.vin),
+    ]
+    return [
+        label for label, ours, theirs in pairs if ours.strip().upper() != theirs.strip().upper()
+    ]

@@ -1,0 +1,148 @@
+"""OCR engines behind one small protocol.
+
+Engines are synchronous and CPU-bound; the activity and the CLI call them from
+a worker thread.  Models load once per engine object, so callers build one
+engine per process and reuse it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+Point = tuple[float, float]
+
+# The detector works on a downscaled copy: PP-OCR is trained on text lines
+# 20-60 px high, which an A4 page reaches at ~1600 px on the long side, and
+# larger inputs only cost time on a 2-core worker.
+MAX_DETECT_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """One recognised text line: its text, the engine's score (0..1), and its
+    quadrilateral in page pixels (top-left, top-right, bottom-right, bottom-left)."""
+
+    text: str
+    confidence: float
+    box: list[Point]
+
+
+@runtime_checkable
+class OcrEngine(Protocol):
+    name: str
+
+    def recognize(self, image: np.ndarray) -> list[OcrLine]:
+        """OCR one BGR page; lines come back in reading order."""
+        ...
+
+
+class OcrEngineUnavailable(RuntimeError):
+    """The configured engine cannot run here (package or models missing)."""
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale == 1.0:
+        return image, 1.0
+    size = (round(width * scale), round(height * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _to_lines(raw: list, scale: float) -> list[OcrLine]:
+    lines = []
+    for box, text, score in raw:
+        points = [(float(x) / scale, float(y) / scale) for x, y in box]
+        if text.strip():
+            lines.append(OcrLine(text=text, confidence=float(score), box=points))
+    return lines
+
+
+class RapidOcrEngine:
+    """PP-OCRv4 detection + recognition on ONNX Runtime (models ship in the wheel)."""
+
+    name = "rapidocr"
+
+    def __init__(self, *, max_side: int = MAX_DETECT_SIDE, threads: int | None = None) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        options: dict[str, object] = {
+            # Pages reach us upright (EXIF applied, PDFs rendered); the 180° line
+            # classifier would add a third model pass for nothing.
+            "use_cls": False,
+            # Keep weak lines: the extractor weighs confidence itself and a faint
+            # value under a seal is better flagged for review than dropped.
+            "text_score": 0.3,
+            "max_side_len": max_side,
+            # The default 'min 736' upscales small card photos; cap the long side instead.
+            "det_limit_type": "max",
+            "det_limit_side_len": max_side,
+        }
+        if threads:
+            options["intra_op_num_threads"] = threads
+        self._ocr = RapidOCR(**options)
+        self._max_side = max_side
+
+    def recognize(self, image: np.ndarray) -> list[OcrLine]:
+        small, scale = _downscale(image, self._max_side)
+        raw, _elapsed = self._ocr(small)
+        return _to_lines(raw or [], scale)
+
+
+class PaddleOcrEngine:
+    """PaddleOCR, for GPU workers that have its models installed locally.
+
+    Never downloads: ``model_dir`` must hold ``det``, ``rec`` (and optionally
+    ``cls``) inference model directories.
+    """
+
+    name = "paddleocr"
+
+    def __init__(self, model_dir: Path | None, *, max_side: int = MAX_DETECT_SIDE) -> None:
+        if model_dir is None:
+            raise OcrEngineUnavailable(
+                "PaddleOCR needs a local model directory (set JIEYA_PADDLE_MODEL_DIR)"
+            )
+        missing = [sub for sub in ("det", "rec") if not (model_dir / sub).is_dir()]
+        if missing:
+            raise OcrEngineUnavailable(
+                f"PaddleOCR model directory {model_dir} lacks {', '.join(missing)}/"
+            )
+        try:
+            paddleocr = importlib.import_module("paddleocr")
+        except ImportError as exc:
+            raise OcrEngineUnavailable(
+                "paddleocr is not installed; install the 'paddle' extra or use rapidocr"
+            ) from exc
+        cls_dir = model_dir / "cls"
+        self._ocr = paddleocr.PaddleOCR(
+            det_model_dir=str(model_dir / "det"),
+            rec_model_dir=str(model_dir / "rec"),
+            cls_model_dir=str(cls_dir) if cls_dir.is_dir() else None,
+            use_angle_cls=False,
+            lang="ch",
+            show_log=False,
+        )
+        self._max_side = max_side
+
+    def recognize(self, image: np.ndarray) -> list[OcrLine]:
+        small, scale = _downscale(image, self._max_side)
+        pages = self._ocr.ocr(small, cls=False) or []
+        raw = [(box, text, score) for page in pages for box, (text, score) in (page or [])]
+        return _to_lines(raw, scale)
+
+
+def build_engine(name: str, model_dir: Path | None = None) -> OcrEngine:
+    """The engine called ``name`` (``rapidocr`` or ``paddleocr``)."""
+    key = name.strip().lower()
+    if key == "rapidocr":
+        return RapidOcrEngine()
+    if key == "paddleocr":
+        return PaddleOcrEngine(model_dir)
+    raise OcrEngineUnavailable(f"unknown OCR engine {name!r}; choose rapidocr or paddleocr")

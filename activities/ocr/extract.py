@@ -1,0 +1,270 @@
+"""From OCR lines to checked document fields.
+
+``extract_fields`` finds each field by its label (value after the label on the
+same line, in the next box to the right, or below it), falls back to the
+value's own shape anywhere on the page (a valid VIN needs no label), then
+normalises and validates.  Whatever a person must look at ends up in
+``issues``, and ``needs_review`` is set when a required field is missing,
+invalid or poorly read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+
+from pydantic import BaseModel, Field
+
+from activities.ocr.doctypes import LAYOUTS, DocLayout
+from activities.ocr.engine import OcrLine
+from activities.ocr.fields import FIELDS, FieldSpec
+from activities.ocr.layout import (
+    LabelVocabulary,
+    Segment,
+    below_neighbour,
+    continuation,
+    right_neighbour,
+    split_lines,
+)
+from models.enums import DocType
+from models.identity import check_id_number, normalize_text
+
+# PP-OCR scores clean print at 0.95+; below this a person should look.
+CONFIDENCE_FLOOR = 0.80
+# A value found only by its shape (no label next to it) is trusted a little less.
+UNLABELLED_PENALTY = 0.95
+# Identifiers that must not appear twice with different values on one document.
+_UNIQUE_KEYS = ("id_number", "vin", "plate_no")
+
+
+class FieldReading(BaseModel):
+    value: str | None
+    confidence: float = 0.0
+    valid: bool = False
+    box: list[tuple[float, float]] | None = None
+    issue: str | None = None
+
+
+class DocumentReading(BaseModel):
+    doc_type: DocType | None
+    fields: dict[str, FieldReading] = Field(default_factory=dict)
+    needs_review: bool = False
+    issues: list[str] = Field(default_factory=list)
+    ms: int = 0
+    pages: int = 1
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: str
+    confidence: float
+    box: list[tuple[float, float]] | None
+    labelled: bool
+
+
+@cache
+def _vocabulary(doc_type: DocType) -> LabelVocabulary:
+    layout = LAYOUTS[doc_type]
+
+    def believable(label: str, rest: str) -> bool:
+        # A short label glued to the previous value (性别男民族汉) is believed
+        # only when what follows it reads as that label's field.
+        for key in layout.labels.get(label, ()):
+            spec = FIELDS[key]
+            value = spec.pick(rest)
+            if value and spec.validate(value) is None:
+                return True
+        return False
+
+    return LabelVocabulary(tuple(layout.labels), believable)
+
+
+def _bounds(pieces: list[Segment]) -> list[tuple[float, float]]:
+    xs = [x for piece in pieces for x, _ in piece.box]
+    ys = [y for piece in pieces for _, y in piece.box]
+    return [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))]
+
+
+def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]) -> list[Segment]:
+    if label.text and any(FIELDS[key].pick(label.text) for key in keys):
+        return [label]
+    for neighbour in (right_neighbour(label, segments), below_neighbour(label, segments)):
+        if neighbour is None:
+            continue
+        if neighbour.is_label or neighbour.claimed:
+            # The nearest thing beside the label is another field: no value this way.
+            continue
+        neighbour.claimed = True
+        return [neighbour]
+    return []
+
+
+def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Candidate]]:
+    found: dict[str, list[_Candidate]] = defaultdict(list)
+    for segment in segments:
+        keys = layout.labels.get(segment.label or "", ())
+        if not keys:
+            continue
+        pieces = _value_pieces(segment, keys, segments)
+        if not pieces:
+            continue
+        if any(FIELDS[key].multiline for key in keys):
+            extra = continuation(pieces[0], segments)
+            for piece in extra:
+                piece.claimed = True
+            pieces += extra
+        text = " ".join(piece.text for piece in pieces)
+        confidence = min(piece.confidence for piece in pieces)
+        for key in keys:
+            value = FIELDS[key].pick(text)
+            if value:
+                found[key].append(_Candidate(value, confidence, _bounds(pieces), labelled=True))
+    return found
+
+
+def _scan(layout: DocLayout, lines: list[OcrLine], found: dict[str, list[_Candidate]]) -> None:
+    for key in layout.keys:
+        spec = FIELDS[key]
+        if spec.scan is None:
+            continue
+        for line in lines:
+            for value in spec.scan(normalize_text(line.text)):
+                confidence = line.confidence * UNLABELLED_PENALTY
+                found[key].append(_Candidate(value, confidence, list(line.box), labelled=False))
+
+
+def _join_model(found: dict[str, list[_Candidate]]) -> None:
+    models = found.pop("vehicle_model", [])
+    if not models:
+        return
+    model = models[0]
+    brands = found.get("brand_model", [])
+    if not brands:
+        found["brand_model"] = [model]
+        return
+    brand = brands[0]
+    if model.value not in brand.value:
+        joined = _Candidate(
+            brand.value + model.value,
+            min(brand.confidence, model.confidence),
+            brand.box,
+            labelled=True,
+        )
+        found["brand_model"] = [joined, *brands[1:]]
+
+
+def _choose(spec: FieldSpec, candidates: list[_Candidate]) -> tuple[FieldReading, list[str]]:
+    """The first valid candidate (labelled before unlabelled), else the first one seen."""
+    notes: list[str] = []
+    judged = [(c, spec.validate(c.value)) for c in candidates]
+    valid = [c for c, reason in judged if reason is None]
+    if spec.key in _UNIQUE_KEYS:
+        distinct = sorted({c.value for c in valid if c.labelled})
+        if len(distinct) > 1:
+            notes.append(f"{spec.title} is printed with different values: {', '.join(distinct)}")
+    if valid:
+        best = max(valid, key=lambda c: c.labelled)
+        reading = FieldReading(
+            value=best.value, confidence=round(best.confidence, 3), valid=True, box=best.box
+        )
+        if notes:
+            reading.issue = notes[0]
+        return reading, notes
+    labelled = [(c, r) for c, r in judged if c.labelled] or judged
+    best, reason = labelled[0]
+    reading = FieldReading(
+        value=best.value,
+        confidence=round(best.confidence, 3),
+        valid=False,
+        box=best.box,
+        issue=reason,
+    )
+    return reading, notes
+
+
+def _cross_check_id_card(fields: dict[str, FieldReading]) -> None:
+    id_reading = fields.get("id_number")
+    if not id_reading or not id_reading.valid or not id_reading.value:
+        return
+    facts = check_id_number(id_reading.value)
+    expected = {"sex": facts.sex, "birth_date": facts.birth_date}
+    for key, value in expected.items():
+        reading = fields.get(key)
+        if reading and reading.valid and reading.value != value:
+            reading.valid = False
+            reading.issue = f"{reading.value} does not match the ID number, which says {value}"
+
+
+def extract_fields(doc_type: DocType, lines: list[OcrLine]) -> DocumentReading:
+    """Read, normalise and check the fields of one document of a known type."""
+    layout = LAYOUTS[doc_type]
+    segments = split_lines(lines, _vocabulary(doc_type))
+    found = _collect(layout, segments)
+    _scan(layout, lines, found)
+    _join_model(found)
+
+    fields: dict[str, FieldReading] = {}
+    notes: list[str] = []
+    for key in layout.keys:
+        if found.get(key):
+            fields[key], extra = _choose(FIELDS[key], found[key])
+            notes += extra
+        elif key in layout.required:
+            fields[key] = FieldReading(value=None, issue="not found on the document")
+    if doc_type is DocType.ID_CARD:
+        _cross_check_id_card(fields)
+    return _judge(layout, fields, notes)
+
+
+def _judge(layout: DocLayout, fields: dict[str, FieldReading], notes: list[str]) -> DocumentReading:
+    issues = list(notes)
+    needs_review = bool(notes)
+    for key, reading in fields.items():
+        title = FIELDS[key].title
+        required = key in layout.required
+        if reading.value is None:
+            issues.append(f"{title} is missing")
+        elif not reading.valid:
+            issues.append(f"{title} {reading.value!r} is invalid: {reading.issue}")
+        elif reading.confidence < CONFIDENCE_FLOOR:
+            reading.issue = reading.issue or f"read with low confidence ({reading.confidence:.2f})"
+            issues.append(f"{title} {reading.value!r} {reading.issue}; please check it")
+        else:
+            continue
+        needs_review = needs_review or required
+    return DocumentReading(
+        doc_type=layout.doc_type, fields=fields, needs_review=needs_review, issues=issues
+    )
+
+
+def classify(lines: list[OcrLine]) -> DocType | None:
+    """Which of the four documents these lines come from, or None if unclear."""
+    if not lines:
+        return None
+    heights = sorted(abs(line.box[3][1] - line.box[0][1]) for line in lines)
+    typical = heights[len(heights) // 2] or 1.0
+    top = min(min(y for _, y in line.box) for line in lines)
+    bottom = max(max(y for _, y in line.box) for line in lines)
+    scores: dict[DocType, float] = {}
+    for layout in LAYOUTS.values():
+        score = 0.0
+        seen: set[str] = set()
+        for line in lines:
+            text = normalize_text(line.text).replace(" ", "")
+            height = abs(line.box[3][1] - line.box[0][1])
+            near_top = min(y for _, y in line.box) - top < 0.2 * (bottom - top)
+            title = next((w for w in layout.title_words if w in text), None)
+            if title and title not in seen:
+                seen.add(title)
+                score += 3 * (2 if height > 1.3 * typical or near_top else 1)
+            for word in layout.body_words:
+                if word in text and word not in seen:
+                    seen.add(word)
+                    score += 1
+        scores[layout.doc_type] = score
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    (best, best_score), (_, runner_up) = ranked[0], ranked[1]
+    if best_score < 3 or best_score - runner_up < 1:
+        return None
+    return best

@@ -1,0 +1,263 @@
+"""What each OCR field key looks like: how to cut its value out of the text
+that follows a label, how to normalise it, and how to judge it.
+
+Pickers take the raw text after a label (which may carry neighbouring debris,
+``张三/居民身份证/1101…`` or ``张三(身份证号``) and return the normalised value
+or None.  Validators return None when the value is acceptable, else a reason
+in plain words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from models.identity import (
+    PROVINCE_ABBREVIATIONS,
+    check_id_number,
+    check_plate,
+    check_vin,
+    fix_vin_chars,
+    normalize_amount,
+    normalize_plate,
+    parse_date,
+)
+
+CJK = "\u4e00-\u9fff"
+
+ETHNIC_GROUPS = frozenset(
+    "汉 蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 "
+    "拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 "
+    "怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺".split()
+)
+_INSTITUTION = re.compile(
+    rf"[{CJK}()]{{2,40}}(银行|分行|支行|公司|合作社|信用社|中心)(有限公司)?$"
+)
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+# --- pickers ---------------------------------------------------------------
+
+
+def pick_name(text: str) -> str | None:
+    head = re.split(r"[/|(:;,]", _compact(text), maxsplit=1)[0]
+    match = re.match(rf"[{CJK}·]{{2,20}}|[A-Za-z][A-Za-z.'-]{{1,40}}", head)
+    return match.group() if match else (head or None)
+
+
+def pick_id_number(text: str) -> str | None:
+    compact = _compact(text).upper().replace("×", "X")
+    # Only digits and X are legal, so letter look-alikes are the OCR's mistake.
+    compact = compact.translate(str.maketrans({"O": "0", "I": "1", "L": "1", "|": "1"}))
+    runs = re.findall(r"[0-9X]{15,}", compact)
+    if not runs:
+        return None
+    exact = [r for r in runs if len(r) == 18]
+    return (exact or runs)[0]
+
+
+def pick_sex(text: str) -> str | None:
+    match = re.search("[男女]", text)
+    return match.group() if match else None
+
+
+def pick_ethnicity(text: str) -> str | None:
+    head = re.match(rf"[{CJK}]+", _compact(text))
+    if not head:
+        return None
+    word = head.group()
+    # Longest known group at the start, so 蒙古族 reads 蒙古 and 汉性别 reads 汉.
+    for size in range(min(len(word), 5), 0, -1):
+        if word[:size] in ETHNIC_GROUPS:
+            return word[:size]
+    return word.removesuffix("族")
+
+
+def pick_date(text: str) -> str | None:
+    parsed = parse_date(text)
+    return parsed.isoformat() if parsed else None
+
+
+def pick_free_text(text: str) -> str | None:
+    value = _compact(text).strip(":;,.-")
+    return value or None
+
+
+def pick_contract_no(text: str) -> str | None:
+    match = re.search(r"[A-Za-z0-9][A-Za-z0-9\-_/]{3,39}", _compact(text))
+    return match.group().upper() if match else None
+
+
+def pick_plate(text: str) -> str | None:
+    compact = normalize_plate(text)
+    match = re.search(rf"[{PROVINCE_ABBREVIATIONS}][A-Z0-9][A-Z0-9]{{4,6}}[挂学]?", compact)
+    if not match:
+        return compact or None
+    plate = match.group()
+    # Serials never use I or O, so those are misread digits.
+    return plate[:2] + plate[2:].translate(str.maketrans({"I": "1", "O": "0"}))
+
+
+def pick_vin(text: str) -> str | None:
+    fixed = fix_vin_chars(text)
+    match = re.search(r"[A-HJ-NPR-Z0-9]{17}", fixed)
+    if match:
+        return match.group()
+    runs = re.findall(r"[A-Z0-9]{10,}", fixed)
+    return max(runs, key=len) if runs else None
+
+
+def pick_engine_no(text: str) -> str | None:
+    match = re.search(r"[A-Za-z0-9][A-Za-z0-9\-]{3,19}", _compact(text))
+    return match.group().upper() if match else None
+
+
+def pick_lender(text: str) -> str | None:
+    value = re.split(r"[/|:;,]", _compact(text), maxsplit=1)[0]
+    return value.strip("()") or None
+
+
+# --- validators ------------------------------------------------------------
+
+
+def _reason(check: object) -> str | None:
+    return None if check.valid else check.reason  # type: ignore[attr-defined]
+
+
+def valid_name(value: str) -> str | None:
+    if re.fullmatch(rf"[{CJK}·]{{2,20}}|[A-Za-z][A-Za-z .'-]{{1,40}}", value):
+        return None
+    return "does not look like a person's name"
+
+
+def valid_sex(value: str) -> str | None:
+    return None if value in ("男", "女") else "must be 男 or 女"
+
+
+def valid_ethnicity(value: str) -> str | None:
+    return None if value in ETHNIC_GROUPS else f"{value} is not one of the 56 ethnic groups"
+
+
+def date_between(earliest: date, *, future_days: int = 0) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        when = date.fromisoformat(value)
+        latest = date.fromordinal(date.today().toordinal() + future_days)
+        if when < earliest:
+            return f"{value} is implausibly early"
+        if when > latest:
+            return f"{value} is in the future"
+        return None
+
+    return check
+
+
+def valid_address(value: str) -> str | None:
+    if len(value) >= 6 and re.search(f"[{CJK}]", value):
+        return None
+    return "is too short to be an address"
+
+
+def valid_contract_no(value: str) -> str | None:
+    if re.fullmatch(r"[A-Z0-9][A-Z0-9\-_/]{5,39}", value) and re.search(r"\d", value):
+        return None
+    return "does not look like a contract number"
+
+
+def valid_amount(value: str) -> str | None:
+    return None if float(value) > 0 else "must be more than zero"
+
+
+def valid_engine_no(value: str) -> str | None:
+    if re.fullmatch(r"[A-Z0-9][A-Z0-9\-]{3,19}", value) and re.search(r"\d", value):
+        return None
+    return "does not look like an engine number"
+
+
+def valid_lender(value: str) -> str | None:
+    if _INSTITUTION.search(value) or re.search("银行|金融|信托|租赁|贷款", value):
+        return None
+    return "does not look like the name of a lender"
+
+
+def valid_text(value: str) -> str | None:
+    return None if len(value) >= 2 else "is too short"
+
+
+# --- fallback scanners: the value's own shape, anywhere on the page ---------
+
+
+def scan_id_numbers(text: str) -> list[str]:
+    compact = _compact(text).upper()
+    return [m for m in re.findall(r"(?<![0-9A-Z])[0-9]{17}[0-9X](?![0-9A-Z])", compact)
+            if check_id_number(m).valid]  # fmt: skip
+
+
+def scan_vins(text: str) -> list[str]:
+    runs = re.findall(r"(?<![A-Z0-9])[A-Z0-9]{17}(?![A-Z0-9])", _compact(text).upper())
+    return [fix_vin_chars(r) for r in runs if check_vin(fix_vin_chars(r)).check_digit_verified]
+
+
+def scan_plates(text: str) -> list[str]:
+    compact = normalize_plate(text)
+    found = re.findall(rf"[{PROVINCE_ABBREVIATIONS}][A-Z][A-Z0-9]{{5,6}}(?![A-Z0-9])", compact)
+    return [p for p in found if check_plate(p).valid]
+
+
+def scan_settled_dates(text: str) -> list[str]:
+    # Only a date in a sentence about settling, not the issue date at the foot.
+    if "结清" not in text and "还清" not in text:
+        return []
+    value = pick_date(text)
+    return [value] if value else []
+
+
+def scan_lenders(text: str) -> list[str]:
+    compact = _compact(text).strip("()")
+    return [compact] if _INSTITUTION.fullmatch(compact) and valid_lender(compact) is None else []
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str
+    title: str  # how issues name the field
+    pick: Callable[[str], str | None]
+    validate: Callable[[str], str | None]
+    scan: Callable[[str], list[str]] | None = None
+    multiline: bool = False
+
+
+FIELDS: dict[str, FieldSpec] = {
+    spec.key: spec
+    for spec in (
+        FieldSpec("name", "name", pick_name, valid_name),
+        FieldSpec(
+            "id_number", "ID number", pick_id_number, lambda v: _reason(check_id_number(v)),
+            scan_id_numbers,
+        ),
+        FieldSpec("sex", "sex", pick_sex, valid_sex),
+        FieldSpec("birth_date", "birth date", pick_date, date_between(date(1900, 1, 1))),
+        FieldSpec("address", "address", pick_free_text, valid_address, multiline=True),
+        FieldSpec("ethnicity", "ethnicity", pick_ethnicity, valid_ethnicity),
+        FieldSpec("contract_no", "contract number", pick_contract_no, valid_contract_no),
+        FieldSpec(
+            "plate_no", "plate number", pick_plate, lambda v: _reason(check_plate(v)), scan_plates
+        ),
+        FieldSpec("vin", "VIN", pick_vin, lambda v: _reason(check_vin(v)), scan_vins),
+        FieldSpec("engine_no", "engine number", pick_engine_no, valid_engine_no),
+        FieldSpec(
+            "settled_date", "settlement date", pick_date,
+            date_between(date(1990, 1, 1), future_days=1), scan_settled_dates,
+        ),
+        FieldSpec("amount", "amount", normalize_amount, valid_amount),
+        FieldSpec("lender", "lender", pick_lender, valid_lender, scan_lenders),
+        FieldSpec("brand_model", "brand and model", pick_free_text, valid_text),
+        # Registration certificates print brand and model apart; extract joins them.
+        FieldSpec("vehicle_model", "vehicle model", pick_free_text, valid_text),
+        FieldSpec("register_date", "registration date", pick_date, date_between(date(1950, 1, 1))),
+    )
+}  # fmt: skip

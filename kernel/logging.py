@@ -1,0 +1,85 @@
+"""structlog set-up shared by every process, with PII masked in every line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import structlog
+
+# Resident ID numbers (18 chars, last may be X) and mainland mobile numbers.
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_pii_text(text: str) -> str:
+    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)[-4:]}", text)
+    return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+
+
+def _mask_value(value):
+    if isinstance(value, str):
+        return mask_pii_text(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask_value(v) for v in value)
+    return value
+
+
+def mask_pii(_logger, _method, event_dict: dict) -> dict:
+    """structlog processor: no ID number or phone number leaves the process unmasked."""
+    return {key: _mask_value(value) for key, value in event_dict.items()}
+
+
+def _flatten_temporal_context(_logger, _method, event_dict: dict) -> dict:
+    # temporalio's LoggerAdapter puts workflow/activity info under these keys.
+    for key in ("temporal_workflow", "temporal_activity"):
+        info = event_dict.pop(key, None)
+        if isinstance(info, dict):
+            for name in ("workflow_id", "workflow_type", "activity_type", "attempt"):
+                if name in info:
+                    event_dict.setdefault(name, info[name])
+            if "workflow_id" in info:
+                event_dict.setdefault("case_id", info["workflow_id"])
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+        _flatten_temporal_context,
+        mask_pii,
+    ]
+    renderer = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Third-party chatter that would drown the case events.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None, **bound) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name).bind(**bound)

@@ -1,0 +1,80 @@
+"""One place for configuration: every knob is a `JIEYA_*` environment variable."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CASES_TASK_QUEUE = "jieya-cases"
+OCR_TASK_QUEUE = "jieya-ocr"
+DEV_SECRET = "jieya-dev-secret-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JIEYA_", extra="ignore")
+
+    env: str = Field("dev", description="dev | test | prod; prod refuses unsafe defaults")
+    data_dir: Path = Path("./.jieya")
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_tls: bool = False
+    temporal_api_key: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    ocr_engine: str = "rapidocr"
+    ocr_concurrency: int = 2
+    paddle_model_dir: Path | None = None
+    registry_url: str | None = None
+    registry_port: int = 0
+    registry_hmac_secret: str = DEV_SECRET
+    sms_url: str | None = None
+    sms_port: int = 0
+    smtp_host: str | None = None
+    smtp_port: int = 0
+    mail_log_port: int = 0
+    mail_from: str = "noreply@jieya.local"
+    lender_name: str = "华夏汽车金融有限公司"
+    max_upload_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+    log_format: str = Field("console", description="console | json")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_defaults(self) -> Settings:
+        if self.env == "prod":
+            missing = [
+                name
+                for name, value in (
+                    ("JIEYA_DATABASE_URL", self.database_url),
+                    ("JIEYA_TEMPORAL_ADDRESS", self.temporal_address),
+                    ("JIEYA_REGISTRY_URL", self.registry_url),
+                    ("JIEYA_SMS_URL", self.sms_url),
+                )
+                if not value
+            ]
+            if self.registry_hmac_secret == DEV_SECRET:
+                missing.append("JIEYA_REGISTRY_HMAC_SECRET (still the dev secret)")
+            if missing:
+                raise ValueError("production settings missing: " + ", ".join(missing))
+        return self
+
+    @cached_property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,74 @@
+"""Cross-check what a document says against the case and the loan ledger."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+from pydantic import BaseModel
+
+from models.enums import DocType
+from models.payloads import FieldMismatch
+
+
+class ExpectedFacts(BaseModel):
+    name: str
+    id_number: str
+    plate_no: str
+    vin: str
+    contract_no: str
+    lender: str
+    ledger_settled_at: date | None
+
+
+def _canon(value: str | None) -> str:
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(text.split()).upper()
+
+
+# Which expected fact each document field must equal.
+_EQUALS = {
+    "name": "name",
+    "id_number": "id_number",
+    "plate_no": "plate_no",
+    "vin": "vin",
+    "contract_no": "contract_no",
+    "lender": "lender",
+}
+
+
+def cross_check(
+    doc_type: DocType, fields: dict[str, dict], expected: ExpectedFacts
+) -> list[FieldMismatch]:
+    mismatches: list[FieldMismatch] = []
+
+    def mismatch(key: str, reading: dict, expected_value: str | None) -> None:
+        mismatches.append(
+            FieldMismatch(
+                doc_type=doc_type,
+                field=key,
+                ocr_value=reading.get("value"),
+                expected=expected_value,
+                confidence=float(reading.get("confidence") or 0.0),
+                box=reading.get("box"),
+            )
+        )
+
+    for key, reading in fields.items():
+        value = reading.get("value")
+        if not value:
+            continue  # a missing field is the OCR review's finding, not a mismatch
+        if key in _EQUALS:
+            want = getattr(expected, _EQUALS[key])
+            if _canon(value) != _canon(want):
+                mismatch(key, reading, want)
+        elif key == "settled_date" and expected.ledger_settled_at is not None:
+            try:
+                printed = date.fromisoformat(value)
+            except ValueError:
+                continue
+            if printed < expected.ledger_settled_at:
+                mismatch(key, reading, f">= {expected.ledger_settled_at.isoformat()}")
+    return mismatches

@@ -1,0 +1,27 @@
+"""What the customer is told at each milestone (SMS text and e-mail)."""
+
+from models.enums import Milestone
+
+_TEXTS = {
+    Milestone.RECEIVED: "您的车辆解押申请（案件号 {case_id}）已受理，请上传结清证明、身份证和机动车登记证书。",
+    Milestone.DOCUMENTS_MISSING: "您的解押案件 {case_id} 还需要补充材料：{detail}。",
+    Milestone.APPROVED: "您的解押案件 {case_id} 已审核通过，正在向车管所办理抵押注销。",
+    Milestone.COMPLETED: "您的车辆抵押已注销（案件号 {case_id}），感谢您的配合。",
+    Milestone.REJECTED: "很抱歉，您的解押案件 {case_id} 未通过：{detail}。如有疑问请联系客服。",
+    Milestone.CANCELLED: "您的解押案件 {case_id} 因长期未上传材料已取消，如需办理请重新申请。",
+}
+
+_SUBJECTS = {
+    Milestone.RECEIVED: "解押申请已受理",
+    Milestone.DOCUMENTS_MISSING: "解押材料待补充",
+    Milestone.APPROVED: "解押审核通过",
+    Milestone.COMPLETED: "车辆抵押已注销",
+    Milestone.REJECTED: "解押申请未通过",
+    Milestone.CANCELLED: "解押案件已取消",
+}
+
+
+def render_message(milestone: Milestone, case_id: str, detail: str = "") -> tuple[str, str]:
+    """Returns (subject, text)."""
+    text = _TEXTS[milestone].format(case_id=case_id, detail=detail or "—")
+    return _SUBJECTS[milestone], text

@@ -1,0 +1,248 @@
+"""PostgreSQL tables (SQLModel). The workflow is the source of truth for a live
+case; these rows are what people search, audit and keep after Temporal forgets."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from models.enums import OPEN_STATUSES
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp(nullable: bool = False, index: bool = False) -> Any:
+    # A fresh Column per call: SQLAlchemy columns cannot be shared between tables.
+    column = Column(DateTime(timezone=True), nullable=nullable, index=index)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+def _json(default_factory=dict) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSONB, nullable=False))
+
+
+_OPEN_STATUS_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
+
+
+class Loan(SQLModel, table=True):
+    """The lender's loan ledger, as imported from the core banking system."""
+
+    __tablename__ = "loans"
+
+    contract_no: str = Field(primary_key=True, max_length=64)
+    borrower_name: str = Field(max_length=64)
+    id_number: str = Field(max_length=18)
+    phone: str = Field(max_length=20)
+    plate_no: str = Field(max_length=10, index=True)
+    vin: str = Field(max_length=17, index=True)
+    lender: str = Field(max_length=128)
+    status: str = Field(max_length=16)
+    outstanding_amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    settled_at: date | None = None
+    guarantor: str | None = Field(default=None, max_length=128)
+    updated_at: datetime = _timestamp()
+
+
+class Operator(SQLModel, table=True):
+    __tablename__ = "operators"
+
+    name: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)
+    branch: str = Field(default="HQ", max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _timestamp()
+    expires_at: datetime | None = _timestamp(nullable=True)
+    revoked_at: datetime | None = _timestamp(nullable=True)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        # One loan contract has at most one open case; closed cases stay as history.
+        Index(
+            "uq_cases_open_contract",
+            "loan_contract_no",
+            unique=True,
+            postgresql_where=text(f"status IN ({_OPEN_STATUS_SQL})"),
+        ),
+        Index("ix_cases_status_created", "status", "created_at"),
+    )
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    loan_contract_no: str = Field(
+        sa_column=Column(String(64), ForeignKey("loans.contract_no"), nullable=False, index=True)
+    )
+    borrower_name: str = Field(max_length=64)
+    borrower_id_number: str = Field(max_length=18)
+    borrower_phone: str = Field(max_length=20)
+    borrower_email: str | None = Field(default=None, max_length=254)
+    plate_no: str = Field(max_length=10, index=True)
+    vin: str = Field(max_length=17, index=True)
+    status: str = Field(max_length=24)
+    step: str = Field(max_length=64)
+    risk_grade: str | None = Field(default=None, max_length=8, index=True)
+    branch: str = Field(default="HQ", max_length=32, index=True)
+    opened_by: str = Field(max_length=64)
+    created_at: datetime = _timestamp(index=True)
+    updated_at: datetime = _timestamp()
+    closed_at: datetime | None = _timestamp(nullable=True)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """Remembers which case a client's `Idempotency-Key` created."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(primary_key=True, max_length=128)
+    operator: str = Field(primary_key=True, max_length=64)
+    request_hash: str = Field(max_length=64)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32)
+    created_at: datetime = _timestamp()
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_case_type", "case_id", "doc_type"),)
+
+    document_id: str = Field(primary_key=True, max_length=32)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32)
+    doc_type: str = Field(max_length=40)
+    sha256: str = Field(max_length=64, index=True)
+    filename: str = Field(max_length=255)
+    media_type: str = Field(max_length=64)
+    size_bytes: int
+    pages: int = 1
+    uploaded_by: str = Field(max_length=64)
+    created_at: datetime = _timestamp()
+
+
+class OcrResult(SQLModel, table=True):
+    __tablename__ = "ocr_results"
+    __table_args__ = (UniqueConstraint("document_id", name="uq_ocr_results_document"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    document_id: str = Field(foreign_key="documents.document_id", max_length=32)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
+    sha256: str = Field(max_length=64, index=True)
+    doc_type: str = Field(max_length=40)
+    engine: str = Field(max_length=32)
+    fields: dict = _json()
+    needs_review: bool
+    issues: list = _json(list)
+    mismatches: list = _json(list)
+    ms: int
+    created_at: datetime = _timestamp()
+
+
+class RiskAssessment(SQLModel, table=True):
+    __tablename__ = "risk_assessments"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
+    round: int = 1
+    grade: str = Field(max_length=8)
+    reasons: list = _json(list)
+    required_approvals: int = 1
+    created_at: datetime = _timestamp()
+
+
+class HumanTask(SQLModel, table=True):
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "round", name="uq_human_tasks_case_kind_round"),
+        Index("ix_human_tasks_state_kind", "state", "kind"),
+    )
+
+    task_id: str = Field(primary_key=True, max_length=48)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
+    kind: str = Field(max_length=32)
+    state: str = Field(max_length=16)
+    round: int = 1
+    assignee: str | None = Field(default=None, max_length=64, index=True)
+    details: dict = _json()
+    due_at: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = _timestamp()
+    closed_at: datetime | None = _timestamp(nullable=True)
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    decision_ref: str = Field(max_length=96, unique=True)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
+    task_id: str | None = Field(default=None, max_length=48)
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    decision: str = Field(max_length=24)
+    comment: str = Field(default="", max_length=2000)
+    created_at: datetime = _timestamp()
+
+
+class RegistryRequest(SQLModel, table=True):
+    __tablename__ = "registry_requests"
+
+    idempotency_key: str = Field(primary_key=True, max_length=96)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
+    registry_ref: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=500)
+    attempts: int = 0
+    submitted_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: a row exists before the message leaves, so a retry never sends twice."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    dedupe_key: str = Field(max_length=160, unique=True)
+    case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
+    milestone: str = Field(max_length=32)
+    channel: str = Field(max_length=8)
+    recipient: str = Field(max_length=254)
+    body: str
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    provider_ref: str | None = Field(default=None, max_length=96)
+    created_at: datetime = _timestamp()
+    sent_at: datetime | None = _timestamp(nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained per stream (a case id, or `system`)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("stream", "seq", name="uq_audit_events_stream_seq"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    stream: str = Field(max_length=32, index=True)
+    seq: int
+    event_key: str = Field(max_length=160, unique=True)
+    event: str = Field(max_length=48)
+    actor: str = Field(max_length=64)
+    details: dict = _json()
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    created_at: datetime = _timestamp()

@@ -1,0 +1,171 @@
+"""The facts a borrower's four documents state, and a generator of plausible
+ones: ID numbers with the right check character, Chinese VINs with the right
+check digit, plates in both GA 36 shapes.
+
+``DocumentFacts.random(rng, **known)`` fills in whatever the caller does not
+know, so demo seeding can pass a loan's name, ID, plate, VIN, contract and
+lender and get documents that agree with the ledger.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from pydantic import BaseModel
+
+from models.identity import check_id_number, id_check_char, vin_check_digit
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志海波宁晨浩宇欣怡子涵梓轩雨婷佳琪俊杰思远嘉禾文博"  # noqa: E501
+# Region codes with the address prefix they stand for (GB/T 2260).
+_REGIONS = (
+    ("110105", "北京市朝阳区", "京", "A"),
+    ("110108", "北京市海淀区", "京", "N"),
+    ("310115", "上海市浦东新区", "沪", "B"),
+    ("440305", "广东省深圳市南山区", "粤", "B"),
+    ("440106", "广东省广州市天河区", "粤", "A"),
+    ("330106", "浙江省杭州市西湖区", "浙", "A"),
+    ("320102", "江苏省南京市玄武区", "苏", "A"),
+    ("510107", "四川省成都市武侯区", "川", "A"),
+    ("420106", "湖北省武汉市武昌区", "鄂", "A"),
+    ("370202", "山东省青岛市市南区", "鲁", "B"),
+    ("610113", "陕西省西安市雁塔区", "陕", "A"),
+    ("500103", "重庆市渝中区", "渝", "A"),
+    ("120101", "天津市和平区", "津", "A"),
+    ("350203", "福建省厦门市思明区", "闽", "D"),
+)
+_STREETS = "人民 建设 解放 中山 和平 新华 长江 黄河 东风 朝阳 光明 幸福 文化 胜利 青年".split()
+_ETHNICITIES = ("汉",) * 12 + ("回", "满", "蒙古", "壮", "维吾尔", "土家", "朝鲜")
+_LENDERS = (
+    "华夏汽车金融有限公司",
+    "上汽通用汽车金融有限责任公司",
+    "中国工商银行股份有限公司北京朝阳支行",
+    "招商银行股份有限公司深圳分行",
+    "平安银行股份有限公司汽车消费金融中心",
+    "东风日产汽车金融有限公司",
+    "比亚迪汽车金融有限公司",
+    "长安汽车金融有限公司",
+)
+# (WMI, brand as printed, model prefixes)
+_MAKERS = (
+    ("LSV", "大众汽车牌", ("SVW7141", "SVW7182", "SVW6471")),
+    ("LFV", "一汽大众牌", ("FV7151", "FV7201", "FV6462")),
+    ("LHG", "广汽本田牌", ("GHA7150", "GHA7202")),
+    ("LVG", "广汽丰田牌", ("GTM7200", "GTM6480")),
+    ("LSG", "别克牌", ("SGM7158", "SGM6521")),
+    ("LGX", "比亚迪牌", ("BYD7005", "BYD6470")),
+    ("LBV", "宝马牌", ("BMW7200", "BMW6475")),
+    ("LRW", "特斯拉牌", ("TSL7000",)),
+    ("LGB", "东风日产牌", ("DFL7160", "DFL6460")),
+)
+_VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+_YEAR_CODES = "HJKLMNPRS"  # 2017..2025
+_PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_LETTER_OR_DIGIT = _PLATE_LETTERS + "0123456789"
+
+
+def random_name(rng: random.Random) -> str:
+    given = "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2, 2))))
+    return rng.choice(_SURNAMES) + given
+
+
+def random_id_number(
+    rng: random.Random, region: str | None = None, born: date | None = None, sex: str | None = None
+) -> str:
+    region = region or rng.choice(_REGIONS)[0]
+    born = born or date(1960, 1, 1) + timedelta(days=rng.randrange(365 * 42))
+    sex = sex or rng.choice("男女")
+    parity = rng.choice("13579" if sex == "男" else "02468")
+    first17 = f"{region}{born:%Y%m%d}{rng.randrange(100):02d}{parity}"
+    return first17 + id_check_char(first17)
+
+
+def random_vin(rng: random.Random, wmi: str | None = None) -> str:
+    wmi = wmi or rng.choice(_MAKERS)[0]
+    vds = "".join(rng.choice(_VIN_ALPHABET) for _ in range(5))
+    tail = rng.choice(_YEAR_CODES) + rng.choice(_VIN_ALPHABET) + f"{rng.randrange(10**6):06d}"
+    draft = f"{wmi}{vds}0{tail}"
+    return draft[:8] + vin_check_digit(draft) + draft[9:]
+
+
+def random_plate(rng: random.Random, province: str = "京", letter: str = "A") -> str:
+    kind = rng.random()
+    if kind < 0.65:
+        serial = [rng.choice("0123456789") for _ in range(5)]
+        for position in rng.sample(range(5), rng.choice((0, 1, 1, 2))):
+            serial[position] = rng.choice(_PLATE_LETTERS)
+        return province + letter + "".join(serial)
+    if kind < 0.9:  # small new-energy vehicle
+        digits = f"{rng.randrange(10**4):04d}"
+        return province + letter + rng.choice("DF") + rng.choice(_LETTER_OR_DIGIT) + digits
+    return province + letter + f"{rng.randrange(10**5):05d}" + rng.choice("DF")  # large NEV
+
+
+def _random_date(rng: random.Random, start: date, end: date) -> date:
+    return start + timedelta(days=rng.randrange(max((end - start).days, 1)))
+
+
+class DocumentFacts(BaseModel):
+    name: str
+    id_number: str
+    sex: str
+    birth_date: str
+    address: str
+    ethnicity: str
+    contract_no: str
+    plate_no: str
+    vin: str
+    engine_no: str
+    settled_date: str
+    amount: str
+    lender: str
+    brand_model: str
+    register_date: str
+
+    @classmethod
+    def random(cls, rng: random.Random, **known: str) -> DocumentFacts:
+        """Plausible facts; any field given in ``known`` is used as is.
+
+        Sex and birth date follow a known ID number, so the ID card agrees with it.
+        """
+        region, place, province, letter = rng.choice(_REGIONS)
+        if known.get("id_number"):
+            check = check_id_number(known["id_number"])
+            if check.valid:
+                known.setdefault("sex", check.sex or "")
+                known.setdefault("birth_date", check.birth_date or "")
+        sex = known.get("sex") or rng.choice("男女")
+        born = (
+            date.fromisoformat(known["birth_date"])
+            if known.get("birth_date")
+            else _random_date(rng, date(1962, 1, 1), date(2002, 12, 31))
+        )
+        wmi, brand, models = rng.choice(_MAKERS)
+        model = rng.choice(models) + "".join(rng.choice("ABCDEFGHJKLMN") for _ in range(3))
+        registered = _random_date(rng, date(2016, 1, 1), date(2023, 6, 30))
+        settled = _random_date(rng, registered + timedelta(days=365), date(2025, 12, 31))
+        amount = rng.randrange(30_000_00, 400_000_00)
+        street = rng.choice(_STREETS)
+        facts = {
+            "name": random_name(rng),
+            "id_number": random_id_number(rng, region, born, sex),
+            "sex": sex,
+            "birth_date": born.isoformat(),
+            "address": f"{place}{street}路{rng.randrange(1, 300)}号"
+            + rng.choice(("", f"{rng.randrange(1, 30)}栋{rng.randrange(1, 6)}单元{rng.randrange(101, 2800)}室")),  # noqa: E501
+            "ethnicity": rng.choice(_ETHNICITIES),
+            "contract_no": rng.choice(("HX", "QC", "DK", "CL"))
+            + f"{settled.year - rng.randrange(1, 4)}{rng.randrange(10**8):08d}",
+            "plate_no": random_plate(rng, province, letter),
+            "vin": random_vin(rng, wmi),
+            "engine_no": "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(rng.choice((0, 2, 3))))
+            + f"{rng.randrange(10**6, 10**8)}",  # noqa: E501
+            "settled_date": settled.isoformat(),
+            "amount": f"{amount // 100}.{amount % 100:02d}",
+            "lender": rng.choice(_LENDERS),
+            "brand_model": brand + model,
+            "register_date": registered.isoformat(),
+        }
+        facts.update({k: v for k, v in known.items() if v})
+        return cls(**facts)

@@ -1,0 +1,113 @@
+"""Session fixtures: a real PostgreSQL (embedded unless JIEYA_DATABASE_URL is
+set), the simulators as real processes, and Temporal's time-skipping server."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from kernel.binaries import temporal_test_server_path
+from kernel.db import create_engine, session_factory, upgrade_database
+from kernel.embedded_pg import EmbeddedPostgres
+from tests.utils.processes import start_process, stop_process
+
+SEARCH_ATTRIBUTES = ("CaseStatus", "RiskGrade")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database_url(tmp_path_factory) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session."""
+    name = f"jieya_test_{uuid.uuid4().hex[:8]}"
+    external = os.environ.get("JIEYA_DATABASE_URL")
+    if external:
+        import asyncpg
+
+        admin = await asyncpg.connect(external.replace("+asyncpg", ""))
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        base = external.rsplit("/", 1)[0]
+        url = f"{base}/{name}"
+        await upgrade_database(url)
+        yield url
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    server.start()
+    try:
+        await server.wait_ready(timeout=60)
+        url = await server.ensure_database(name)
+        await upgrade_database(url)
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sessions(database_url):
+    engine = create_engine(database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+def _simulator(module: str, *args: str) -> tuple:
+    proc, match = start_process(
+        [sys.executable, "-m", f"simulators.{module}", "--port", "0", *args],
+        r"LISTENING (\S+)",
+        timeout=30,
+        name=module,
+    )
+    return proc, match.group(1)
+
+
+@pytest.fixture(scope="session")
+def registry_sim() -> Iterator[str]:
+    proc, url = _simulator("registry", "--complete-after", "0.3")
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def sms_sim() -> Iterator[str]:
+    proc, url = _simulator("sms")
+    yield url
+    stop_process(proc)
+
+
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    # The time-skipping server knows no custom attribute until told; an
+    # unregistered upsert would fail the workflow task and hang the test.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_test_server_path()),
+    )
+    try:
+        await register_search_attributes(env)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("jieya-data")

@@ -1,0 +1,232 @@
+"""ReleaseCaseWorkflow on the time-skipping server, with the real activities
+against real PostgreSQL, real OCR and the simulators as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+
+from activities.adapters.storage import LocalDocumentStore
+from kernel.settings import Settings
+from models.enums import CaseStatus, DecisionKind, DocType, RiskGrade, Role, TaskKind
+from models.payloads import DecisionRequest
+from models.tables import AuditEvent, Case, HumanTask
+from tests.utils.factories import (
+    document_png,
+    insert_loan,
+    new_facts,
+    open_case,
+    phone_for,
+    upload,
+    upload_all,
+    wait_for_state,
+)
+from workers.worker import Queue, build_workers
+from workflows.client import signal_ledger_updated
+from workflows.decisions import FORBIDDEN, FOUR_EYES, WRONG_STATE
+from workflows.release_case import ReleaseCaseWorkflow
+
+RESULT_TIMEOUT = 120
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(time_env, sessions, registry_sim, sms_sim, data_dir):
+    settings = Settings(
+        env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, ocr_concurrency=2
+    )
+    async with AsyncExitStack() as exits:
+        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
+        for worker in build_workers(time_env.client, settings, sessions, http, Queue.ALL, exits):
+            await exits.enter_async_context(worker)
+        yield SimpleNamespace(
+            client=time_env.client,
+            sessions=sessions,
+            store=LocalDocumentStore(settings.documents_dir),
+            http=http,
+            registry=registry_sim,
+            sms=sms_sim,
+        )
+
+
+def decision(kind: DecisionKind, actor: str = "dave", role: Role = Role.OPERATOR, **kw):
+    return DecisionRequest(decision=kind, actor=actor, role=role, **kw)
+
+
+async def ready_for(handle, kind: TaskKind):
+    return await wait_for_state(
+        handle,
+        lambda s: (
+            s.status == CaseStatus.AWAITING_APPROVAL and s.open_task and s.open_task.kind == kind
+        ),
+        timeout=90,
+    )
+
+
+async def result_of(handle):
+    return await asyncio.wait_for(handle.result(), RESULT_TIMEOUT)
+
+
+async def sms_to(stack, phone: str) -> list[str]:
+    log = (await stack.http.get(f"{stack.sms}/_sim/log")).json()
+    return [m["text"] for m in log if m["to"] == phone]
+
+
+async def case_row(stack, case_id: str) -> Case:
+    async with stack.sessions() as session:
+        return await session.get(Case, case_id)
+
+
+async def test_happy_path_reaches_completed_with_one_deregistration(stack):
+    facts = new_facts(seed=101)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload_all(stack.sessions, stack.store, handle, facts)
+
+    state = await ready_for(handle, TaskKind.APPROVAL)
+    assert state.risk.grade == RiskGrade.LOW, state.risk.reasons
+    await asyncio.wait_for(
+        handle.execute_update(ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE)), 30
+    )
+    final = await result_of(handle)
+
+    assert final.status == CaseStatus.COMPLETED
+    row = await case_row(stack, handle.id)
+    assert row.status == CaseStatus.COMPLETED and row.closed_at is not None
+    records = (await stack.http.get(f"{stack.registry}/_sim/deregistrations")).json()
+    mine = [r for r in _records(records) if r.get("case_ref") == handle.id or handle.id in str(r)]
+    assert len(mine) == 1
+    texts = await sms_to(stack, phone_for(facts))
+    assert len(texts) == 3 and "已受理" in texts[0] and "已注销" in texts[-1]
+    async with stack.sessions() as session:
+        events = (
+            (await session.exec(select(AuditEvent).where(AuditEvent.stream == handle.id)))
+            .scalars()
+            .all()
+        )
+    assert {"decision.approve", "status.completed", "risk.assessed"} <= {e.event for e in events}
+
+
+def _records(payload) -> list[dict]:
+    if isinstance(payload, dict):
+        payload = payload.get("data", list(payload.values()))
+    return [r for r in payload if isinstance(r, dict)]
+
+
+async def test_unsettled_loan_waits_for_the_ledger_then_continues(stack):
+    facts = new_facts(seed=102)
+    await insert_loan(stack.sessions, facts, settled=False)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    await wait_for_state(handle, lambda s: s.step == "waiting_for_settlement")
+
+    await insert_loan(stack.sessions, facts, settled=True)
+    assert await signal_ledger_updated(stack.client, [handle.id], facts.contract_no) == 1
+    state = await ready_for(handle, TaskKind.APPROVAL)
+    assert state.status == CaseStatus.AWAITING_APPROVAL
+
+
+async def test_loan_never_settled_is_rejected_after_30_days(stack):
+    facts = new_facts(seed=103)
+    await insert_loan(stack.sessions, facts, settled=False)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    final = await result_of(handle)
+    assert final.status == CaseStatus.REJECTED
+    assert (await case_row(stack, handle.id)).step == "not_settled"
+
+
+async def test_operator_rejection_ends_the_case_and_tells_the_customer(stack):
+    facts = new_facts(seed=104)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    await ready_for(handle, TaskKind.APPROVAL)
+    await handle.execute_update(
+        ReleaseCaseWorkflow.decide, decision(DecisionKind.REJECT, comment="印章不清晰")
+    )
+    final = await result_of(handle)
+    assert final.status == CaseStatus.REJECTED
+    assert any("印章不清晰" in t for t in await sms_to(stack, phone_for(facts)))
+
+
+async def test_request_documents_loops_back_until_they_are_in(stack):
+    facts = new_facts(seed=105)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    await ready_for(handle, TaskKind.APPROVAL)
+    await handle.execute_update(
+        ReleaseCaseWorkflow.decide,
+        decision(DecisionKind.REQUEST_DOCUMENTS, documents=[DocType.ID_CARD], comment="照片模糊"),
+    )
+    state = await wait_for_state(handle, lambda s: s.status == CaseStatus.AWAITING_DOCUMENTS)
+    assert state.missing_documents == [DocType.ID_CARD] and state.round == 2
+    await upload(
+        stack.sessions,
+        stack.store,
+        handle,
+        DocType.ID_CARD,
+        document_png(DocType.ID_CARD, facts, seed=9),
+    )
+    await ready_for(handle, TaskKind.APPROVAL)
+    await handle.execute_update(ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE))
+    assert (await result_of(handle)).status == CaseStatus.COMPLETED
+    texts = await sms_to(stack, phone_for(facts))
+    assert any("身份证" in t and "补充" in t for t in texts)
+    async with stack.sessions() as session:
+        tasks = (
+            (await session.exec(select(HumanTask).where(HumanTask.case_id == handle.id)))
+            .scalars()
+            .all()
+        )
+    assert sorted(t.round for t in tasks) == [1, 2]
+
+
+async def test_documents_never_arriving_cancel_the_case_after_14_days(stack):
+    facts = new_facts(seed=106)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    final = await result_of(handle)
+    assert final.status == CaseStatus.CANCELLED
+    assert any("取消" in t for t in await sms_to(stack, phone_for(facts)))
+
+
+async def _refusal(handle, request) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await asyncio.wait_for(handle.execute_update(ReleaseCaseWorkflow.decide, request), 30)
+    return failure.value.cause.type
+
+
+async def test_validator_refuses_bad_decisions_and_four_eyes_needs_a_senior(stack):
+    facts = new_facts(seed=107)
+    # Settled yesterday: too recent to trust, so the case needs two approvals.
+    facts.settled_date = (date.today() - timedelta(days=1)).isoformat()
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    assert await _refusal(handle, decision(DecisionKind.APPROVE)) == WRONG_STATE
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    state = await ready_for(handle, TaskKind.APPROVAL)
+    assert state.risk.grade == RiskGrade.MEDIUM and state.risk.required_approvals == 2
+    assert (
+        await _refusal(handle, decision(DecisionKind.APPROVE, "carol", Role.AUDITOR)) == FORBIDDEN
+    )
+
+    await handle.execute_update(ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE))
+    await ready_for(handle, TaskKind.SECOND_APPROVAL)
+    assert (
+        await _refusal(handle, decision(DecisionKind.APPROVE, "erin", Role.OPERATOR)) == FOUR_EYES
+    )
+    assert await _refusal(handle, decision(DecisionKind.APPROVE, "dave", Role.SENIOR)) == FOUR_EYES
+    await handle.execute_update(
+        ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE, "bob", Role.SENIOR)
+    )
+    final = await result_of(handle)
+    assert final.status == CaseStatus.COMPLETED and final.approvals == ["dave", "bob"]

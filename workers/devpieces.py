@@ -1,0 +1,158 @@
+"""The pieces of the `jieya dev` stack: how each child is started and known to be ready."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from kernel.binaries import temporal_cli_path
+from kernel.embedded_pg import EmbeddedPostgres
+from kernel.procs import free_port, port_is_free
+from kernel.settings import Settings
+from workers.supervisor import Child, ChildSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SEARCH_ATTRIBUTES = {"CaseStatus": "Keyword", "RiskGrade": "Keyword"}
+LISTENING = r"^LISTENING (?P<url>http://\S+)"
+MAIL_LISTENING = r"^LISTENING smtp=(?P<smtp>\S+) http=(?P<http>http://\S+)"
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def resolve_port(port: int, setting: str, host: str = "127.0.0.1") -> int:
+    """0 → a free port; a fixed port must be free, or a second stack would talk to the first."""
+    if port == 0:
+        return free_port(host)
+    if not port_is_free(port, host):
+        raise PortInUse(
+            f"port {port} ({setting}) is already in use, perhaps by another `jieya dev`; "
+            f"set {setting}=0 to pick a free one"
+        )
+    return port
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv that runs `python -m module` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    # Children must import this very checkout and flush each line (ready lines!).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+# -- readiness checks (each polls; the supervisor bounds it with ready_timeout) -----------
+
+
+async def http_ok(url: str) -> None:
+    async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
+        while True:
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.25)
+
+
+async def temporal_answers(address: str, namespace: str) -> None:
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
+    request = DescribeNamespaceRequest(namespace=namespace)
+    while True:
+        try:
+            client = await asyncio.wait_for(Client.connect(address, namespace=namespace), 5)
+            await client.workflow_service.describe_namespace(request, timeout=timedelta(seconds=5))
+            return
+        except (RuntimeError, RPCError, OSError, TimeoutError):
+            await asyncio.sleep(0.25)
+
+
+# -- child specs ------------------------------------------------------------------------
+
+
+def postgres_spec(pg: EmbeddedPostgres, argv: list[str]) -> ChildSpec:
+    async def ready(_: Child) -> None:
+        await pg.wait_ready(timeout=55)
+
+    return ChildSpec(
+        "postgres", argv, env=pg.env, cwd=pg.data_dir, popen_kwargs=pg.popen_user_kwargs(),
+        ready_check=ready, ready_timeout=60, stop_signal=signal.SIGINT,  # fast shutdown
+    )  # fmt: skip
+
+
+def temporal_spec(settings: Settings, data_dir: Path, port: int, ui_port: int) -> ChildSpec:
+    argv = [
+        str(temporal_cli_path()), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
+        "--db-filename", str(data_dir / "temporal.db"),
+        "--namespace", settings.temporal_namespace,
+        "--log-level", "warn",
+    ]  # fmt: skip
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        argv += ["--search-attribute", f"{name}={kind}"]
+    address, namespace = f"127.0.0.1:{port}", settings.temporal_namespace
+
+    async def ready(_: Child) -> None:
+        await temporal_answers(address, namespace)
+
+    return ChildSpec("temporal", argv, cwd=data_dir, ready_check=ready, ready_timeout=90)
+
+
+def registry_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
+    port = resolve_port(settings.registry_port, "JIEYA_REGISTRY_PORT")
+    argv = python_module(
+        "simulators.registry", "--port", str(port),
+        "--state-file", str(sim_dir / "registry.json"),
+        "--hmac-secret", settings.registry_hmac_secret,
+    )  # fmt: skip
+    return ChildSpec("registry", argv, env=env, ready_line=LISTENING, ready_timeout=30,
+                     restart=True)  # fmt: skip
+
+
+def sms_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
+    port = resolve_port(settings.sms_port, "JIEYA_SMS_PORT")
+    argv = python_module(
+        "simulators.sms", "--port", str(port), "--state-file", str(sim_dir / "sms.json")
+    )
+    return ChildSpec("sms", argv, env=env, ready_line=LISTENING, ready_timeout=30, restart=True)
+
+
+def mail_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
+    smtp_port = resolve_port(settings.smtp_port, "JIEYA_SMTP_PORT")
+    http_port = resolve_port(settings.mail_log_port, "JIEYA_MAIL_LOG_PORT")
+    argv = python_module(
+        "simulators.mail", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
+        "--state-file", str(sim_dir / "mail.json"),
+    )  # fmt: skip
+    return ChildSpec("mail", argv, env=env, ready_line=MAIL_LISTENING, ready_timeout=30,
+                     restart=True)  # fmt: skip
+
+
+def worker_spec(env: Mapping[str, str]) -> ChildSpec:
+    # Generous: the worker loads the OCR models before it says READY.
+    return ChildSpec("worker", python_module("workers.cli", "worker"), env=env,
+                     ready_line=r"^READY", ready_timeout=180, restart=True)  # fmt: skip
+
+
+def api_spec(env: Mapping[str, str], api_url: str) -> ChildSpec:
+    async def ready(_: Child) -> None:
+        await http_ok(f"{api_url}/api/v1/healthz")
+
+    return ChildSpec("api", python_module("workers.cli", "api"), env=env, ready_check=ready,
+                     ready_timeout=90, restart=True)  # fmt: skip

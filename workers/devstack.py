@@ -1,0 +1,237 @@
+"""`jieya dev`: PostgreSQL, Temporal, the simulators, the worker and the API under one supervisor.
+
+Order: PostgreSQL → Temporal → simulators → migrations → worker → API →
+``dev-stack.json`` → demo seed. Whatever is configured externally (JIEYA_DATABASE_URL,
+JIEYA_TEMPORAL_ADDRESS, JIEYA_REGISTRY_URL, …) is used instead of being started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+from kernel.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+from kernel.settings import Settings
+from workers import devpieces as pieces
+from workers.supervisor import StartupError, Supervisor
+
+DATABASE_NAME = "jieya"
+LOCK_FILE = "dev.lock"
+STACK_FILE = "dev-stack.json"
+CREDENTIALS_FILE = "dev-credentials.json"
+
+
+@dataclass(frozen=True)
+class DevStack:
+    """Where each piece of a running stack answers; `dev-stack.json` on disk."""
+
+    api: str
+    temporal: str
+    temporal_ui: str | None
+    database_url: str
+    registry: str
+    sms: str
+    smtp: str
+    mail_log: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+class DataDirBusy(RuntimeError):
+    pass
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data dir for this process's lifetime (flock: no stale locks)."""
+    handle = open(data_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise DataDirBusy(
+            f"another `jieya dev` (pid {owner}) is already running on {data_dir}; stop it, "
+            "or give this one its own JIEYA_DATA_DIR (and ports)"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _connect_host(host: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+
+
+class _DevStackRun:
+    """One run of the stack: starts the pieces in order and remembers what it resolved."""
+
+    def __init__(self, settings: Settings, supervisor: Supervisor) -> None:
+        self.settings = settings
+        self.supervisor = supervisor
+        self.data_dir = settings.data_dir
+        self.pg: EmbeddedPostgres | None = None
+        self.env: dict[str, str] = {"JIEYA_DATA_DIR": str(self.data_dir)}
+        self.temporal_ui: str | None = None
+
+    def _set(self, **values: str | int | None) -> None:
+        for key, value in values.items():
+            if value is not None:
+                self.env[f"JIEYA_{key.upper()}"] = str(value)
+
+    async def start(self) -> tuple[Settings, DevStack]:
+        settings, sup = self.settings, self.supervisor
+        database_url = settings.database_url or await self._start_postgres()
+        self._set(database_url=database_url)
+
+        if settings.temporal_address:
+            temporal = settings.temporal_address
+        else:
+            port = pieces.resolve_port(settings.temporal_port, "JIEYA_TEMPORAL_PORT")
+            ui_port = pieces.resolve_port(settings.temporal_ui_port, "JIEYA_TEMPORAL_UI_PORT")
+            await sup.start(pieces.temporal_spec(settings, self.data_dir, port, ui_port))
+            temporal, self.temporal_ui = f"127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}"
+            self._set(temporal_port=port, temporal_ui_port=ui_port)
+        self._set(temporal_address=temporal, temporal_namespace=settings.temporal_namespace)
+
+        sim_dir = self.data_dir / "sim"
+        sim_dir.mkdir(parents=True, exist_ok=True)
+        registry = settings.registry_url
+        if not registry:
+            child = await sup.start(pieces.registry_spec(settings, sim_dir, self._env()))
+            registry = child.ready_match["url"]
+        sms = settings.sms_url
+        if not sms:
+            child = await sup.start(pieces.sms_spec(settings, sim_dir, self._env()))
+            sms = child.ready_match["url"]
+        mail_log = None
+        if settings.smtp_host:
+            smtp = f"{settings.smtp_host}:{settings.smtp_port}"
+        else:
+            child = await sup.start(pieces.mail_spec(settings, sim_dir, self._env()))
+            smtp, mail_log = child.ready_match["smtp"], child.ready_match["http"]
+        smtp_host, _, smtp_port = smtp.rpartition(":")
+        self._set(registry_url=registry, sms_url=sms, smtp_host=smtp_host, smtp_port=smtp_port)
+
+        from kernel.db import upgrade_database
+
+        sup.say("applying database migrations")
+        await upgrade_database(database_url)
+
+        api_port = pieces.resolve_port(settings.api_port, "JIEYA_API_PORT", settings.api_host)
+        self._set(api_host=settings.api_host, api_port=api_port)
+        api = f"http://{_connect_host(settings.api_host)}:{api_port}"
+        await sup.start(pieces.worker_spec(self._env()))
+        await sup.start(pieces.api_spec(self._env(), api))
+
+        stack = DevStack(api=api, temporal=temporal, temporal_ui=self.temporal_ui,
+                         database_url=database_url, registry=registry, sms=sms, smtp=smtp,
+                         mail_log=mail_log)  # fmt: skip
+        stack.write(self.data_dir / STACK_FILE)
+        resolved = settings.model_dump()
+        resolved.update({k.removeprefix("JIEYA_").lower(): v for k, v in self.env.items()})
+        resolved_settings = type(settings)(**resolved)
+
+        from workers.seed import seed_demo
+
+        sup.say("seeding demo data")
+        await seed_demo(resolved_settings, stack.as_dict())
+        return resolved_settings, stack
+
+    async def _start_postgres(self) -> str:
+        self.pg = EmbeddedPostgres(self.data_dir / "pg")
+        argv = await asyncio.to_thread(self.pg.prepare)
+        await self.supervisor.start(pieces.postgres_spec(self.pg, argv))
+        return await self.pg.ensure_database(DATABASE_NAME)
+
+    def _env(self) -> dict[str, str]:
+        return pieces.child_env(self.env)
+
+
+def _summary(settings: Settings, stack: DevStack) -> str:
+    data_dir = settings.data_dir
+    lines = [
+        "",
+        "jieya dev is up.",
+        f"  API docs      {stack.api}/docs",
+        f"  Console       {stack.api}/console",
+        f"  Temporal UI   {stack.temporal_ui or '(external Temporal: ' + stack.temporal + ')'}",
+        f"  Credentials   {data_dir / CREDENTIALS_FILE}",
+        f"  Stack         {data_dir / STACK_FILE}",
+        f"  Logs          {settings.logs_dir}/",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run_dev_stack(settings: Settings) -> int:
+    """Run the stack until Ctrl-C/SIGTERM (→ 0) or until a vital piece fails (→ 1).
+
+    Returns 2 without starting anything if another `jieya dev` holds the data dir.
+    """
+    data_dir = settings.data_dir.absolute()
+    settings = type(settings)(**{**settings.model_dump(), "data_dir": data_dir})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = lock_data_dir(data_dir)
+    except DataDirBusy as exc:
+        print(f"jieya dev: {exc}", file=sys.stderr)
+        return 2
+
+    supervisor = Supervisor(settings.logs_dir)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for sig in signals:
+        loop.add_signal_handler(sig, supervisor.request_stop)
+    run = _DevStackRun(settings, supervisor)
+    code = 0
+    startup = asyncio.create_task(run.start())
+    stopped = asyncio.create_task(supervisor.wait())
+    try:
+        await asyncio.wait({startup, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not startup.done():  # Ctrl-C, or a vital piece died, while starting
+            startup.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await startup
+            code = 1 if supervisor.fatal else 0
+        elif (exc := startup.exception()) is not None:
+            expected = (StartupError, EmbeddedPostgresError, pieces.PortInUse)
+            detail = str(exc) if isinstance(exc, expected) else repr(exc)
+            trace = "".join(traceback.format_exception(exc))
+            supervisor.say(f"jieya dev could not start: {detail}", detail=trace)
+            code = 1
+        else:
+            resolved, stack = startup.result()
+            print(_summary(resolved, stack), flush=True)
+            code = 1 if await stopped else 0
+    finally:
+        for task in (startup, stopped):
+            task.cancel()
+        supervisor.say("stopping")
+        await supervisor.stop()
+        if run.pg is not None:
+            run.pg.cleanup()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        (data_dir / STACK_FILE).unlink(missing_ok=True)
+        supervisor.say("stopped" if code == 0 else f"stopped (exit {code})")
+        supervisor.close()
+        lock.close()
+    return code

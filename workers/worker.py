@@ -1,0 +1,140 @@
+"""The Temporal worker process: builds the adapters once and hands them to the
+activity classes, then serves the case queue, the OCR queue, or both."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from contextlib import AsyncExitStack
+from enum import StrEnum
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.adapters.email import SmtpMailer
+from activities.adapters.ledger import DatabaseLedger
+from activities.adapters.registry import RegistryClient
+from activities.adapters.sms import SmsGateway
+from activities.adapters.storage import LocalDocumentStore
+from activities.case_activities import CaseActivities
+from activities.notification_activities import NotificationActivities
+from activities.registry_activities import RegistryActivities
+from kernel.db import SessionFactory, create_engine, session_factory
+from kernel.logging import get_logger
+from kernel.settings import CASES_TASK_QUEUE, OCR_TASK_QUEUE, Settings
+from kernel.temporal import connect_temporal
+from workflows.release_case import ReleaseCaseWorkflow
+
+log = get_logger("jieya.worker")
+
+
+class Queue(StrEnum):
+    ALL = "all"
+    CASES = "cases"
+    OCR = "ocr"
+
+
+def registry_callback_url(settings: Settings) -> str:
+    return f"http://{settings.api_host}:{settings.api_port}/api/v1/registry/callbacks"
+
+
+def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.AsyncClient) -> list:
+    """The bound activity methods of the case queue."""
+    if not settings.registry_url or not settings.sms_url:
+        raise SystemExit("JIEYA_REGISTRY_URL and JIEYA_SMS_URL must be set for the case worker")
+    ledger = DatabaseLedger(sessions)
+    mailer = (
+        SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+        if settings.smtp_host
+        else None
+    )
+    cases = CaseActivities(sessions, ledger)
+    registry = RegistryActivities(sessions, ledger, RegistryClient(http, settings.registry_url))
+    notifications = NotificationActivities(sessions, SmsGateway(http, settings.sms_url), mailer)
+    return [
+        cases.record_transition,
+        cases.verify_repayment,
+        cases.assess_risk,
+        cases.open_task,
+        cases.close_task,
+        cases.record_decision,
+        registry.submit_deregistration,
+        registry.check_deregistration,
+        notifications.notify_customer,
+    ]
+
+
+def ocr_activities(settings: Settings, sessions: SessionFactory):
+    # Imported here so a case-only worker never loads the OCR models.
+    from activities.ocr.engine import build_engine
+    from activities.ocr.reader import DocumentReader
+    from activities.ocr_activities import OcrActivities
+
+    reader = DocumentReader(build_engine(settings.ocr_engine, settings.paddle_model_dir))
+    return OcrActivities(
+        sessions,
+        LocalDocumentStore(settings.documents_dir),
+        reader,
+        concurrency=settings.ocr_concurrency,
+    )
+
+
+def build_workers(
+    client: Client,
+    settings: Settings,
+    sessions: SessionFactory,
+    http: httpx.AsyncClient,
+    queue: Queue,
+    stack: AsyncExitStack | None = None,
+) -> list[Worker]:
+    workers = []
+    if queue in (Queue.ALL, Queue.CASES):
+        workers.append(
+            Worker(
+                client,
+                task_queue=CASES_TASK_QUEUE,
+                workflows=[ReleaseCaseWorkflow],
+                activities=case_activities(settings, sessions, http),
+            )
+        )
+    if queue in (Queue.ALL, Queue.OCR):
+        ocr = ocr_activities(settings, sessions)
+        if stack is not None:
+            stack.callback(ocr.close)
+        workers.append(
+            Worker(
+                client,
+                task_queue=OCR_TASK_QUEUE,
+                activities=[ocr.review_document],
+                max_concurrent_activities=max(settings.ocr_concurrency, 1),
+            )
+        )
+    return workers
+
+
+async def run_worker(settings: Settings, queue: Queue = Queue.ALL) -> None:
+    if not settings.database_url:
+        raise SystemExit("JIEYA_DATABASE_URL must be set for the worker")
+    engine = create_engine(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+        client = await connect_temporal(settings)
+        workers = build_workers(client, settings, session_factory(engine), http, queue, stack)
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        queues = ",".join(w.task_queue for w in workers)
+        log.info("worker ready", queues=queues)
+        # The dev-stack supervisor waits for this exact line.
+        print(f"READY jieya-worker queues={queues}", flush=True)
+        await stop.wait()
+        log.info("worker stopping", queues=queues)
+    # Workers and client are shut down inside the exit stack, before the
+    # interpreter exits (sdk-python #300).
+    sys.stdout.flush()
