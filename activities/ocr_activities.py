@@ -78,7 +78,7 @@ class OcrActivities:
                 raise business_error(UNREADABLE_DOCUMENT, str(error)) from error
             fields = {key: f.model_dump(mode="json") for key, f in reading.fields.items()}
             needs_review, issues, ms = reading.needs_review, reading.issues, reading.ms
-            engine = self._reader.engine_name
+            engine = self._reader.engine.name
         async with self._sessions() as session, session.begin():
             await session.exec(
                 insert(OcrResult)

@@ -7,6 +7,7 @@ fixtures (`start()` / `await wait_ready()` / `stop()`, or `async with`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import pwd
 import shutil
@@ -76,8 +77,11 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._clear_previous_run()
-        self.socket_dir = Path(tempfile.mkdtemp(prefix="jieya-pg-"))
-        self.socket_dir.chmod(0o755)
+        # One short, fixed path per cluster (socket paths are limited to ~107 bytes);
+        # recreated each run, so a killed run's socket and lock files never get in the way.
+        self.socket_dir = socket_dir_for(self.data_dir)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+        self.socket_dir.mkdir(mode=0o755)
         if self._user:
             os.chown(self.socket_dir, self._user.pw_uid, self._user.pw_gid)
         return [
@@ -270,6 +274,12 @@ class EmbeddedPostgres:
             mode = parent.stat().st_mode
             if not mode & stat.S_IXOTH:
                 parent.chmod(mode | stat.S_IXOTH)
+
+
+def socket_dir_for(data_dir: Path) -> Path:
+    """Where the server for `data_dir` puts its Unix socket."""
+    digest = hashlib.sha256(str(Path(data_dir).absolute()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"jieya-pg-{digest}"
 
 
 def _system_user() -> pwd.struct_passwd:

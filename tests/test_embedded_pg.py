@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -15,7 +15,7 @@ import asyncpg
 import psutil
 import pytest
 
-from kernel.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+from kernel.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, socket_dir_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,18 +124,21 @@ async def test_server_goes_when_its_owner_is_killed(tmp_path: Path) -> None:
         time.sleep(300)
         """
     )
-    owner = subprocess.Popen(
-        [sys.executable, "-c", owner_code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", owner_code, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE
     )
     try:
-        line = await asyncio.wait_for(asyncio.to_thread(owner.stdout.readline), 90)  # type: ignore[union-attr]
-        assert line.startswith("UP"), line
+        assert owner.stdout is not None
+        line = await asyncio.wait_for(owner.stdout.readline(), 90)
+        assert line.startswith(b"UP"), line
         assert server_processes(data_dir)
         owner.kill()
-        owner.wait(10)
+        await asyncio.wait_for(owner.wait(), 10)
         await eventually(lambda: not server_processes(data_dir), 20, "postgres gone with owner")
     finally:
-        owner.kill()
-        owner.wait(10)
+        if owner.returncode is None:
+            owner.kill()
+            await asyncio.wait_for(owner.wait(), 10)
         for proc in server_processes(data_dir):
             proc.kill()
+        shutil.rmtree(socket_dir_for(data_dir), ignore_errors=True)

@@ -91,19 +91,35 @@ def postgres_spec(pg: EmbeddedPostgres, argv: list[str]) -> ChildSpec:
         await pg.wait_ready(timeout=55)
 
     return ChildSpec(
-        "postgres", argv, env=pg.env, cwd=pg.data_dir, popen_kwargs=pg.popen_user_kwargs(),
-        ready_check=ready, ready_timeout=60, stop_signal=signal.SIGINT,  # fast shutdown
-    )  # fmt: skip
+        "postgres",
+        argv,
+        env=pg.env,
+        cwd=pg.data_dir,
+        popen_kwargs=pg.popen_user_kwargs(),
+        ready_check=ready,
+        ready_timeout=60,
+        stop_signal=signal.SIGINT,  # fast shutdown
+    )
 
 
 def temporal_spec(settings: Settings, data_dir: Path, port: int, ui_port: int) -> ChildSpec:
     argv = [
-        str(temporal_cli_path()), "server", "start-dev",
-        "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
-        "--db-filename", str(data_dir / "temporal.db"),
-        "--namespace", settings.temporal_namespace,
-        "--log-level", "warn",
-    ]  # fmt: skip
+        str(temporal_cli_path()),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+    ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
     address, namespace = f"127.0.0.1:{port}", settings.temporal_namespace
@@ -117,12 +133,17 @@ def temporal_spec(settings: Settings, data_dir: Path, port: int, ui_port: int) -
 def registry_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
     port = resolve_port(settings.registry_port, "JIEYA_REGISTRY_PORT")
     argv = python_module(
-        "simulators.registry", "--port", str(port),
-        "--state-file", str(sim_dir / "registry.json"),
-        "--hmac-secret", settings.registry_hmac_secret,
-    )  # fmt: skip
-    return ChildSpec("registry", argv, env=env, ready_line=LISTENING, ready_timeout=30,
-                     restart=True)  # fmt: skip
+        "simulators.registry",
+        "--port",
+        str(port),
+        "--state-file",
+        str(sim_dir / "registry.json"),
+        "--hmac-secret",
+        settings.registry_hmac_secret,
+    )
+    return ChildSpec(
+        "registry", argv, env=env, ready_line=LISTENING, ready_timeout=30, restart=True
+    )
 
 
 def sms_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
@@ -137,22 +158,40 @@ def mail_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> Chil
     smtp_port = resolve_port(settings.smtp_port, "JIEYA_SMTP_PORT")
     http_port = resolve_port(settings.mail_log_port, "JIEYA_MAIL_LOG_PORT")
     argv = python_module(
-        "simulators.mail", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
-        "--state-file", str(sim_dir / "mail.json"),
-    )  # fmt: skip
-    return ChildSpec("mail", argv, env=env, ready_line=MAIL_LISTENING, ready_timeout=30,
-                     restart=True)  # fmt: skip
+        "simulators.mail",
+        "--smtp-port",
+        str(smtp_port),
+        "--http-port",
+        str(http_port),
+        "--state-file",
+        str(sim_dir / "mail.json"),
+    )
+    return ChildSpec(
+        "mail", argv, env=env, ready_line=MAIL_LISTENING, ready_timeout=30, restart=True
+    )
 
 
 def worker_spec(env: Mapping[str, str]) -> ChildSpec:
     # Generous: the worker loads the OCR models before it says READY.
-    return ChildSpec("worker", python_module("workers.cli", "worker"), env=env,
-                     ready_line=r"^READY", ready_timeout=180, restart=True)  # fmt: skip
+    return ChildSpec(
+        "worker",
+        python_module("workers.cli", "worker"),
+        env=env,
+        ready_line=r"^READY",
+        ready_timeout=180,
+        restart=True,
+    )
 
 
 def api_spec(env: Mapping[str, str], api_url: str) -> ChildSpec:
     async def ready(_: Child) -> None:
         await http_ok(f"{api_url}/api/v1/healthz")
 
-    return ChildSpec("api", python_module("workers.cli", "api"), env=env, ready_check=ready,
-                     ready_timeout=90, restart=True)  # fmt: skip
+    return ChildSpec(
+        "api",
+        python_module("workers.cli", "api"),
+        env=env,
+        ready_check=ready,
+        ready_timeout=90,
+        restart=True,
+    )

@@ -140,9 +140,16 @@ class _DevStackRun:
         await sup.start(pieces.worker_spec(self._env()))
         await sup.start(pieces.api_spec(self._env(), api))
 
-        stack = DevStack(api=api, temporal=temporal, temporal_ui=self.temporal_ui,
-                         database_url=database_url, registry=registry, sms=sms, smtp=smtp,
-                         mail_log=mail_log)  # fmt: skip
+        stack = DevStack(
+            api=api,
+            temporal=temporal,
+            temporal_ui=self.temporal_ui,
+            database_url=database_url,
+            registry=registry,
+            sms=sms,
+            smtp=smtp,
+            mail_log=mail_log,
+        )
         stack.write(self.data_dir / STACK_FILE)
         resolved = settings.model_dump()
         resolved.update({k.removeprefix("JIEYA_").lower(): v for k, v in self.env.items()})

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from kernel.procs import die_with_parent
+from workers.console import Console, colour_for, pump_lines
 
 ReadyCheck = Callable[["Child"], Awaitable[None]]
 
-_COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 _SELF_NAME = "dev"
 
 
@@ -99,11 +99,7 @@ class Supervisor:
     ) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.console = console
-        self.name_width = name_width
-        if colour is None:
-            colour = bool(console and console.isatty() and not os.environ.get("NO_COLOR"))
-        self.colour = colour
+        self.console = Console(console, name_width, colour)
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.stable_after = stable_after
@@ -118,40 +114,17 @@ class Supervisor:
 
     def say(self, message: str, *, detail: str | None = None) -> None:
         """A line from the supervisor itself, to the console and logs/dev.log (+ detail)."""
-        self._emit(_SELF_NAME, "1", message)
+        self.console.line(_SELF_NAME, "1", message)
         text = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n" + (detail or "")
         self._own_log.write(text.encode())
         self._own_log.flush()
-
-    def _emit(self, name: str, colour: str, line: str) -> None:
-        if self.console is None:
-            return
-        label = name[: self.name_width].ljust(self.name_width)
-        if self.colour:
-            label = f"\x1b[{colour}m{label}\x1b[0m"
-        with contextlib.suppress(OSError, ValueError):
-            self.console.write(f"{label} | {line}\n")
-            self.console.flush()
-
-    async def _pump_output(self, child: Child, stream: asyncio.StreamReader) -> None:
-        pending = b""
-        while True:
-            chunk = await stream.read(65536)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                self._handle_line(child, raw)
-        if pending:
-            self._handle_line(child, pending)
 
     def _handle_line(self, child: Child, raw: bytes) -> None:
         if child._log is not None:
             child._log.write(raw + b"\n")
             child._log.flush()
         line = raw.decode("utf-8", errors="replace").rstrip("\r")
-        self._emit(child.name, child.colour, line)
+        self.console.line(child.name, child.colour, line)
         waiting = child._ready_line
         if waiting is not None and not waiting.done() and child.spec.ready_line:
             match = re.search(child.spec.ready_line, line)
@@ -171,7 +144,7 @@ class Supervisor:
             raise ValueError(f"child {spec.name!r} already started")
         if self._stopping:
             raise RuntimeError("supervisor is stopping")
-        child = Child(spec, self.log_dir / f"{spec.name}.log", _COLOURS[len(self.children) % 10])
+        child = Child(spec, self.log_dir / f"{spec.name}.log", colour_for(len(self.children)))
         self.children[spec.name] = child
         child._log = open(child.log_path, "ab")  # noqa: SIM115 - closed in stop()
         await self._spawn_and_wait(child)
@@ -207,7 +180,9 @@ class Supervisor:
         child.process = process
         child.started_at = time.monotonic()
         assert process.stdout is not None
-        child._pump = asyncio.create_task(self._pump_output(child, process.stdout))
+        child._pump = asyncio.create_task(
+            pump_lines(process.stdout, lambda raw: self._handle_line(child, raw))
+        )
         try:
             await self._wait_ready(child, process)
         except StartupError:
@@ -226,27 +201,33 @@ class Supervisor:
                 await spec.ready_check(child)
 
         ready_task = asyncio.create_task(ready())
-        exit_task = asyncio.create_task(process.wait())
+        exit_task = asyncio.create_task(_exited(process))
         try:
             done, _ = await asyncio.wait(
-                {ready_task, exit_task}, timeout=spec.ready_timeout,
+                {ready_task, exit_task},
+                timeout=spec.ready_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
-            )  # fmt: skip
+            )
         finally:
             ready_task.cancel()
             exit_task.cancel()
         if ready_task in done:
             if ready_task.exception() is None:
                 return
-            raise StartupError(spec.name, f"failed its readiness check: {ready_task.exception()}",
-                               child.log_path)  # fmt: skip
+            raise StartupError(
+                spec.name, f"failed its readiness check: {ready_task.exception()}", child.log_path
+            )
         if exit_task in done:
             if child._pump:  # let its last words reach the log before we point there
                 await asyncio.wait({child._pump}, timeout=2)
-            raise StartupError(spec.name, f"exited with code {process.returncode} before it was "
-                               "ready", child.log_path)  # fmt: skip
-        raise StartupError(spec.name, f"was not ready after {spec.ready_timeout:.0f}s",
-                           child.log_path)  # fmt: skip
+            raise StartupError(
+                spec.name,
+                f"exited with code {process.returncode} before it was ready",
+                child.log_path,
+            )
+        raise StartupError(
+            spec.name, f"was not ready after {spec.ready_timeout:.0f}s", child.log_path
+        )
 
     # -- watching -------------------------------------------------------------------
 
@@ -254,19 +235,20 @@ class Supervisor:
         failures = 0
         while True:
             assert child.process is not None
-            code = await child.process.wait()
+            code = await _exited(child.process)
             if self._stopping:
                 return
+            _kill_group(child.process.pid)  # leftovers would hold the port or the pipe
             if child._pump:
                 await asyncio.wait({child._pump}, timeout=2)
             self._mark(child, f"exited with code {code}")
             if not child.spec.restart:
-                self._fatal = (f"{child.name} exited unexpectedly with code {code}; "
-                               f"see {child.log_path}")  # fmt: skip
+                self._fatal = (
+                    f"{child.name} exited unexpectedly with code {code}; see {child.log_path}"
+                )
                 self.say(self._fatal)
                 self._stop_requested.set()
                 return
-            _kill_group(child.process.pid)
             if time.monotonic() - child.started_at > self.stable_after:
                 failures = 0
             while True:
@@ -323,10 +305,11 @@ class Supervisor:
             self.say(f"stopping {child.name} (pid {process.pid})")
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(spec.stop_signal)
-            exited = asyncio.ensure_future(process.wait())
+            exited = asyncio.ensure_future(_exited(process))
             forced = asyncio.ensure_future(self._force.wait())
-            await asyncio.wait({exited, forced}, timeout=spec.stop_timeout,
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            await asyncio.wait(
+                {exited, forced}, timeout=spec.stop_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             forced.cancel()
             if not exited.done():
                 self.say(f"{child.name} did not stop within {spec.stop_timeout:.0f}s; killing it")
@@ -342,6 +325,14 @@ class Supervisor:
 
     def close(self) -> None:
         self._own_log.close()
+
+
+async def _exited(process: asyncio.subprocess.Process) -> int:
+    # Not process.wait(): before Python 3.12 it also waits for the output pipe to close,
+    # which a grandchild can hold open long after the child itself died.
+    while process.returncode is None:  # noqa: ASYNC110 - set by the child watcher, no event
+        await asyncio.sleep(0.05)
+    return process.returncode
 
 
 def _kill_group(pgid: int) -> None:

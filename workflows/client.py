@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -29,7 +29,7 @@ async def start_case(client: Client, case: ReleaseCaseInput) -> WorkflowHandle:
             task_queue=CASES_TASK_QUEUE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=TypedSearchAttributes(
-                [CASE_STATUS_ATTR.value_set(CaseStatus.AWAITING_DOCUMENTS.value)]
+                [SearchAttributePair(CASE_STATUS_ATTR, CaseStatus.AWAITING_DOCUMENTS.value)]
             ),
         )
     except WorkflowAlreadyStartedError:

@@ -70,6 +70,21 @@ async def open_case(
     opened_by: str = "alice",
 ) -> WorkflowHandle:
     """What `POST /cases` does, minus HTTP: the row first, then the workflow."""
+    case_id = await insert_case_row(sessions, facts, opened_by)
+    return await start_case(
+        client,
+        ReleaseCaseInput(
+            case_id=case_id,
+            loan_contract_no=facts.contract_no,
+            opened_by=opened_by,
+            timings=timings or CaseTimings(),
+        ),
+    )
+
+
+async def insert_case_row(
+    sessions: SessionFactory, facts: DocumentFacts, opened_by: str = "alice"
+) -> str:
     case_id = f"RC-T{uuid.uuid4().hex[:9].upper()}"
     async with sessions() as session, session.begin():
         session.add(
@@ -86,15 +101,7 @@ async def open_case(
                 opened_by=opened_by,
             )
         )
-    return await start_case(
-        client,
-        ReleaseCaseInput(
-            case_id=case_id,
-            loan_contract_no=facts.contract_no,
-            opened_by=opened_by,
-            timings=timings or CaseTimings(),
-        ),
-    )
+    return case_id
 
 
 def document_png(doc_type: DocType, facts: DocumentFacts, seed: int = 0) -> bytes:

@@ -1,0 +1,141 @@
+"""Document uploads: judged by their bytes, stored before they are recorded, then signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.ocr.images import (
+    CorruptDocument,
+    DocumentError,
+    UnsupportedDocument,
+    load_pages,
+    sniff_media_type,
+)
+from api.auth import WriterOperator
+from api.deps import (
+    CaseDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    TemporalClientDep,
+    lock_case,
+    new_id,
+    read_capped,
+)
+from api.errors import ApiError, log, temporal_error
+from api.views import DocumentStored
+from models.audit import append_event
+from models.enums import CaseStatus, DocType
+from models.payloads import DocumentUploaded
+from models.tables import Document
+from workflows.client import case_handle
+from workflows.release_case import ReleaseCaseWorkflow
+
+router = APIRouter(prefix="/cases", tags=["documents"])
+
+
+async def inspect_upload(data: bytes) -> tuple[str, int]:
+    """(media type, pages) of a file we can read, else a 415/422 that says why."""
+    if not data:
+        raise ApiError(422, "empty_file", "the file is empty")
+    media_type = sniff_media_type(data)
+    try:
+        # load_pages also explains unknown bytes (HEIC, ZIP, ...) better than we could.
+        pages = await asyncio.to_thread(load_pages, data)
+    except UnsupportedDocument as error:
+        raise ApiError(415, "unsupported_document", str(error)) from None
+    except (CorruptDocument, DocumentError) as error:
+        raise ApiError(422, "corrupt_document", str(error)) from None
+    except Exception as error:  # a decoder choking on hostile bytes is still bad input
+        log.warning("document failed to decode", error=f"{type(error).__name__}: {error}")
+        raise ApiError(422, "corrupt_document", "the file could not be decoded") from None
+    if media_type is None:
+        raise ApiError(415, "unsupported_document", "the file is not a JPEG, PNG, WebP or PDF")
+    return media_type, len(pages)
+
+
+@router.post(
+    "/{case_id}/documents",
+    status_code=201,
+    response_model=DocumentStored,
+    responses={200: {"model": DocumentStored, "description": "the same file was already there"}},
+)
+async def upload_document(
+    operator: WriterOperator,
+    case: CaseDep,
+    session: SessionDep,
+    client: TemporalClientDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or PDF")],
+    doc_type: Annotated[DocType, Form()],
+) -> DocumentStored:
+    """Attach a document to an open case and tell its workflow."""
+    if CaseStatus(case.status).is_closed:
+        raise ApiError(409, "case_closed", f"case is {case.status}; it takes no more documents")
+    data = await read_capped(file, settings.max_upload_bytes)
+    media_type, pages = await inspect_upload(data)
+    digest = hashlib.sha256(data).hexdigest()
+    await lock_case(session, case.case_id)  # two identical uploads at once make one row
+    document = (
+        await session.exec(
+            select(Document).where(
+                Document.case_id == case.case_id,
+                Document.doc_type == doc_type.value,
+                Document.sha256 == digest,
+            )
+        )
+    ).scalar_one_or_none()
+    duplicate = document is not None
+    if document is None:
+        await store.put(data)  # durable on disk before any row points at it
+        document = Document(
+            document_id=new_id("DOC-", 12),
+            case_id=case.case_id,
+            doc_type=doc_type.value,
+            sha256=digest,
+            filename=(file.filename or "upload")[:255],
+            media_type=media_type,
+            size_bytes=len(data),
+            pages=pages,
+            uploaded_by=operator.name,
+        )
+        session.add(document)
+        await append_event(
+            session,
+            stream=case.case_id,
+            event="document.uploaded",
+            actor=operator.name,
+            details={
+                "document_id": document.document_id,
+                "doc_type": doc_type.value,
+                "sha256": digest,
+                "size_bytes": len(data),
+                "media_type": media_type,
+            },
+            event_key=f"{case.case_id}:document:{document.document_id}",
+        )
+    await session.commit()
+    # Re-signalling a duplicate is harmless and repairs a signal lost after an earlier commit.
+    upload = DocumentUploaded(document_id=document.document_id, doc_type=doc_type)
+    await _signal(client, case.case_id, upload)
+    if duplicate:
+        response.status_code = 200
+    return DocumentStored(
+        document_id=document.document_id, doc_type=doc_type, sha256=digest, duplicate=duplicate
+    )
+
+
+async def _signal(client: Client, case_id: str, upload: DocumentUploaded) -> None:
+    try:
+        await case_handle(client, case_id).signal(ReleaseCaseWorkflow.document_uploaded, upload)
+    except RPCError as error:
+        raise temporal_error(error) from None

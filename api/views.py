@@ -1,0 +1,260 @@
+"""Response models, PII masking and the one case view builder every route shares."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from kernel.logging import get_logger
+from models.enums import CaseStatus, DocType, RiskGrade
+from models.payloads import CaseState
+from models.tables import Case, Decision, Document, HumanTask, OcrResult, RiskAssessment
+from workflows.client import case_handle
+from workflows.release_case import ReleaseCaseWorkflow
+
+log = get_logger("jieya.api")
+
+# A case view must not hang on a slow workflow engine; `live` is a bonus.
+LIVE_QUERY_TIMEOUT = timedelta(seconds=2)
+
+
+def mask_id_number(value: str) -> str:
+    if len(value) <= 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_phone(value: str) -> str:
+    if len(value) < 8:
+        return "*" * len(value)
+    return value[:3] + "****" + value[-4:]
+
+
+class CaseCreated(BaseModel):
+    case_id: str
+    status: CaseStatus
+
+
+class BorrowerPublic(BaseModel):
+    name: str
+    id_number: str
+    phone: str
+
+
+class VehiclePublic(BaseModel):
+    plate_no: str
+    vin: str
+
+
+class RiskPublic(BaseModel):
+    grade: RiskGrade
+    reasons: list[str]
+    required_approvals: int
+
+
+class OcrPublic(BaseModel):
+    fields: dict
+    needs_review: bool
+    issues: list
+    mismatches: list
+
+
+class DocumentPublic(BaseModel):
+    document_id: str
+    doc_type: DocType
+    sha256: str
+    media_type: str
+    size_bytes: int
+    created_at: datetime
+    ocr: OcrPublic | None = None
+
+
+class DocumentStored(BaseModel):
+    document_id: str
+    doc_type: DocType
+    sha256: str
+    duplicate: bool = False
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    case_id: str
+    kind: str
+    state: str
+    round: int
+    assignee: str | None
+    due_at: datetime | None
+    created_at: datetime
+    closed_at: datetime | None
+    details: dict
+
+
+class TasksPublic(BaseModel):
+    data: list[TaskPublic]
+    count: int
+
+
+class DecisionPublic(BaseModel):
+    task_id: str | None
+    actor: str
+    role: str
+    decision: str
+    comment: str
+    created_at: datetime
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    status: CaseStatus
+    step: str
+    loan_contract_no: str
+    borrower: BorrowerPublic
+    vehicle: VehiclePublic
+    risk_grade: RiskGrade | None
+    branch: str
+    opened_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CasesPublic(BaseModel):
+    data: list[CaseSummary]
+    count: int
+
+
+class CasePublic(CaseSummary):
+    risk: RiskPublic | None
+    documents: list[DocumentPublic]
+    tasks: list[TaskPublic]
+    approvals: list[DecisionPublic]
+    live: CaseState | None
+
+
+class AuditEventPublic(BaseModel):
+    seq: int
+    event: str
+    actor: str
+    details: dict
+    created_at: datetime
+    hash: str
+
+
+class HistoryPublic(BaseModel):
+    data: list[AuditEventPublic]
+    count: int
+
+
+class LoansImported(BaseModel):
+    imported: int
+    cases_signalled: int
+
+
+class CallbackAccepted(BaseModel):
+    accepted: bool = True
+
+
+class Health(BaseModel):
+    ok: bool
+    database: bool
+    temporal: bool
+
+
+def case_summary(case: Case) -> CaseSummary:
+    return CaseSummary(
+        case_id=case.case_id,
+        status=CaseStatus(case.status),
+        step=case.step,
+        loan_contract_no=case.loan_contract_no,
+        borrower=BorrowerPublic(
+            name=case.borrower_name,
+            id_number=mask_id_number(case.borrower_id_number),
+            phone=mask_phone(case.borrower_phone),
+        ),
+        vehicle=VehiclePublic(plate_no=case.plate_no, vin=case.vin),
+        risk_grade=RiskGrade(case.risk_grade) if case.risk_grade else None,
+        branch=case.branch,
+        opened_by=case.opened_by,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+    )
+
+
+def task_view(task: HumanTask) -> TaskPublic:
+    return TaskPublic.model_validate(task, from_attributes=True)
+
+
+async def live_state(client: Client | None, case_id: str) -> CaseState | None:
+    """The workflow's own view, or None when the engine is away or slow."""
+    if client is None:
+        return None
+    query = case_handle(client, case_id).query(
+        ReleaseCaseWorkflow.state, rpc_timeout=LIVE_QUERY_TIMEOUT
+    )
+    try:
+        return await asyncio.wait_for(query, LIVE_QUERY_TIMEOUT.total_seconds() + 0.5)
+    except Exception as error:  # noqa: BLE001 - any failure just means "no live view"
+        log.info("live state unavailable", case_id=case_id, error=type(error).__name__)
+        return None
+
+
+async def case_view(session: AsyncSession, case: Case, client: Client | None) -> CasePublic:
+    """Everything about one case: the row, its documents with OCR, tasks, decisions, live state."""
+    live = asyncio.ensure_future(live_state(client, case.case_id))
+    try:
+        risk = (
+            await session.exec(
+                select(RiskAssessment)
+                .where(RiskAssessment.case_id == case.case_id)
+                .order_by(RiskAssessment.round.desc(), RiskAssessment.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        documents = (
+            await session.exec(
+                select(Document, OcrResult)
+                .outerjoin(OcrResult, OcrResult.document_id == Document.document_id)
+                .where(Document.case_id == case.case_id)
+                .order_by(Document.created_at, Document.document_id)
+            )
+        ).all()
+        tasks = (
+            await session.exec(
+                select(HumanTask)
+                .where(HumanTask.case_id == case.case_id)
+                .order_by(HumanTask.created_at, HumanTask.task_id)
+            )
+        ).scalars()
+        decisions = (
+            await session.exec(
+                select(Decision)
+                .where(Decision.case_id == case.case_id)
+                .order_by(Decision.created_at, Decision.id)
+            )
+        ).scalars()
+        return CasePublic(
+            **case_summary(case).model_dump(),
+            risk=RiskPublic.model_validate(risk, from_attributes=True) if risk else None,
+            documents=[_document_view(doc, ocr) for doc, ocr in documents],
+            tasks=[task_view(task) for task in tasks],
+            approvals=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
+            live=await live,
+        )
+    finally:
+        live.cancel()
+
+
+def _document_view(doc: Document, ocr: OcrResult | None) -> DocumentPublic:
+    return DocumentPublic(
+        document_id=doc.document_id,
+        doc_type=DocType(doc.doc_type),
+        sha256=doc.sha256,
+        media_type=doc.media_type,
+        size_bytes=doc.size_bytes,
+        created_at=doc.created_at,
+        ocr=OcrPublic.model_validate(ocr, from_attributes=True) if ocr else None,
+    )
