@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
 from activities.adapters.storage import DocumentStore
 from activities.errors import DOCUMENT_NOT_FOUND, UNREADABLE_DOCUMENT, business_error
+from activities.ocr.cache import OcrCache
+from activities.ocr.extract import DocumentReading
 from activities.ocr.images import CorruptDocument, UnsupportedDocument
 from activities.ocr.reader import DocumentReader
 from kernel.db import SessionFactory
@@ -31,6 +32,7 @@ class OcrActivities:
         self._sessions = sessions
         self._store = store
         self._reader = reader
+        self._cache = OcrCache(sessions, reader.engine.name)
         # OCR is CPU-bound native code: a bounded pool keeps the event loop
         # (and Temporal heartbeats) responsive and memory predictable.
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ocr")
@@ -43,42 +45,15 @@ class OcrActivities:
         """Read one document's fields with OCR and store the result."""
         async with self._sessions() as session:
             document = await session.get(Document, request.document_id)
-            if document is None or document.case_id != request.case_id:
-                raise business_error(
-                    DOCUMENT_NOT_FOUND, f"document {request.document_id} is not in this case"
-                )
-            cached = (
-                (
-                    await session.exec(
-                        select(OcrResult)
-                        .where(OcrResult.sha256 == document.sha256)
-                        .where(OcrResult.doc_type == document.doc_type)
-                        .limit(1)
-                    )
-                )
-                .scalars()
-                .first()
+        if document is None or document.case_id != request.case_id:
+            raise business_error(
+                DOCUMENT_NOT_FOUND, f"document {request.document_id} is not in this case"
             )
-        if cached is not None:
-            fields, needs_review, issues, ms, engine = (
-                cached.fields,
-                cached.needs_review,
-                cached.issues,
-                cached.ms,
-                cached.engine,
-            )
-        else:
-            data = await self._store.get(document.sha256)
-            loop = asyncio.get_running_loop()
-            try:
-                reading = await loop.run_in_executor(
-                    self._pool, self._reader.read, data, DocType(document.doc_type)
-                )
-            except (UnsupportedDocument, CorruptDocument) as error:
-                raise business_error(UNREADABLE_DOCUMENT, str(error)) from error
-            fields = {key: f.model_dump(mode="json") for key, f in reading.fields.items()}
-            needs_review, issues, ms = reading.needs_review, reading.issues, reading.ms
-            engine = self._reader.engine.name
+        doc_type = DocType(document.doc_type)
+        reading = await self._cache.get(document.sha256, doc_type)
+        if reading is None:
+            reading = await self._read(document.sha256, doc_type)
+            await self._cache.put(document.sha256, doc_type, reading)
         async with self._sessions() as session, session.begin():
             await session.exec(
                 insert(OcrResult)
@@ -87,19 +62,27 @@ class OcrActivities:
                     case_id=document.case_id,
                     sha256=document.sha256,
                     doc_type=document.doc_type,
-                    engine=engine,
-                    fields=fields,
-                    needs_review=needs_review,
-                    issues=issues,
+                    engine=self._cache.engine_name,
+                    fields={k: f.model_dump(mode="json") for k, f in reading.fields.items()},
+                    needs_review=reading.needs_review,
+                    issues=reading.issues,
                     mismatches=[],
-                    ms=ms,
+                    ms=reading.ms,
                     created_at=utcnow(),
                 )
                 .on_conflict_do_nothing(constraint="uq_ocr_results_document")
             )
         return DocumentReview(
             document_id=document.document_id,
-            doc_type=DocType(document.doc_type),
-            needs_review=needs_review,
-            issues=issues,
+            doc_type=doc_type,
+            needs_review=reading.needs_review,
+            issues=reading.issues,
         )
+
+    async def _read(self, sha256: str, doc_type: DocType) -> DocumentReading:
+        data = await self._store.get(sha256)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, self._reader.read, data, doc_type)
+        except (UnsupportedDocument, CorruptDocument) as error:
+            raise business_error(UNREADABLE_DOCUMENT, str(error)) from error

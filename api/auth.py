@@ -48,9 +48,7 @@ async def current_operator(
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 
 
-def require_roles(
-    *roles: Role, action: str
-) -> Callable[[Operator], Coroutine[Any, Any, Operator]]:
+def require_roles(*roles: Role, action: str) -> Callable[[Operator], Coroutine[Any, Any, Operator]]:
     async def check(operator: CurrentOperator) -> Operator:
         if Role(operator.role) not in roles:
             allowed = ", ".join(r.value for r in roles)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, UploadFile
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -16,7 +17,10 @@ from activities.adapters.storage import LocalDocumentStore
 from api.errors import ApiError
 from kernel.db import SessionFactory
 from kernel.settings import Settings
+from models.enums import OPEN_STATUSES
 from models.tables import Case
+
+CASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 def get_settings(request: Request) -> Settings:
@@ -27,9 +31,9 @@ def get_sessions(request: Request) -> SessionFactory:
     return request.app.state.sessions
 
 
-async def get_session(sessions: Annotated[SessionFactory, Depends(get_sessions)]) -> AsyncIterator[
-    AsyncSession
-]:
+async def get_session(
+    sessions: Annotated[SessionFactory, Depends(get_sessions)],
+) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         yield session
 
@@ -63,16 +67,18 @@ IdempotencyKeyHeader = Annotated[
 
 
 async def get_case(session: AsyncSession, case_id: str) -> Case:
-    case = await session.get(Case, case_id)
+    case = await session.get(Case, case_id) if CASE_ID.match(case_id) else None
     if case is None:
         raise ApiError(404, "case_not_found", f"case {case_id} does not exist")
     return case
 
 
-async def case_from_path(
-    session: SessionDep, case_id: Annotated[str, Path()]
-) -> Case:
+async def case_from_path(session: SessionDep, case_id: Annotated[str, Path()]) -> Case:
     return await get_case(session, case_id)
+
+
+def case_is_open() -> ColumnElement[bool]:
+    return Case.status.in_([status.value for status in OPEN_STATUSES])
 
 
 async def lock_case(session: AsyncSession, case_id: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -112,6 +113,25 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "validation_error", describe_errors(exc.errors()))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 is "data exception": a value from the request, not our fault.
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            return error_response(
+                422, "invalid_value", "a value in the request cannot be stored or compared"
+            )
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return await _unavailable(request, exc)
+        raise exc
+
+    @app.exception_handler(OSError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Refused connections, timeouts, a full disk: the request may succeed later.
+        log.warning("backing service unavailable", path=request.url.path, error=repr(exc))
+        return error_response(
+            503, "unavailable", "the database or document store is not reachable; try again shortly"
+        )
 
     @app.exception_handler(RPCError)
     async def _rpc(_: Request, exc: RPCError) -> JSONResponse:

@@ -17,6 +17,14 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 class _Body(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value):
+        # PostgreSQL cannot store NUL; refused here it is a 422, not a stuck activity later.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class BorrowerIn(_Body):
     name: str = Field(min_length=1, max_length=64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import traceback
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,17 +56,31 @@ class ObserveRequests:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as error:
             status = 500
-            log.exception("unhandled error", method=scope["method"], path=scope["path"])
+            # A plain traceback, never one with locals: those hold headers with bearer tokens.
+            log.error(
+                "unhandled error",
+                method=scope["method"],
+                path=scope["path"],
+                exception="".join(traceback.format_exception(error)),
+            )
             if not response_started:
                 await _send_internal_error(send)
         finally:
-            # The route template, not the raw path: case ids must not become label values.
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: Scope) -> str:
+    """`/api/v1/cases/{case_id}`: case ids must never become label values."""
+    if scope.get("route") is None:
+        return "unmatched"
+    names = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
+    segments = scope["path"].split("/")
+    return "/".join(f"{{{names[s]}}}" if s in names else s for s in segments)
 
 
 async def _send_internal_error(send: Send) -> None:

@@ -11,12 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.deps import new_id
+from api.deps import case_is_open, new_id
 from api.errors import ApiError, log
 from api.inputs import CaseCreate
 from kernel.settings import Settings
 from models.audit import append_event, canonical_json
-from models.enums import OPEN_STATUSES, CaseStatus
+from models.enums import CaseStatus
 from models.payloads import CaseTimings, ReleaseCaseInput
 from models.tables import Case, IdempotencyKey, Loan, Operator
 from workflows.client import start_case
@@ -67,9 +67,7 @@ async def _refuse_unless_openable(session: AsyncSession, contract_no: str) -> No
         raise ApiError(422, "unknown_loan", f"unknown loan contract {contract_no}")
     open_case = (
         await session.exec(
-            select(Case.case_id).where(
-                Case.loan_contract_no == contract_no, Case.status.in_(OPEN_STATUSES)
-            )
+            select(Case.case_id).where(Case.loan_contract_no == contract_no, case_is_open())
         )
     ).first()
     if open_case is not None:

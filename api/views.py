@@ -35,6 +35,30 @@ def mask_phone(value: str) -> str:
     return value[:3] + "****" + value[-4:]
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """What every error looks like."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (401, "missing, unknown, revoked or expired token"),
+        (403, "the caller's role may not do this"),
+        (404, "no such case"),
+        (409, "conflicts with the case's state"),
+        (422, "the request is invalid; the message names the field and why"),
+        (503, "the workflow engine is not reachable"),
+    )
+}
+
+
 class CaseCreated(BaseModel):
     case_id: str
     status: CaseStatus
@@ -197,7 +221,7 @@ async def live_state(client: Client | None, case_id: str) -> CaseState | None:
     )
     try:
         return await asyncio.wait_for(query, LIVE_QUERY_TIMEOUT.total_seconds() + 0.5)
-    except Exception as error:  # noqa: BLE001 - any failure just means "no live view"
+    except Exception as error:  # any failure just means "no live view"
         log.info("live state unavailable", case_id=case_id, error=type(error).__name__)
         return None
 
@@ -237,7 +261,7 @@ async def case_view(session: AsyncSession, case: Case, client: Client | None) ->
             )
         ).scalars()
         return CasePublic(
-            **case_summary(case).model_dump(),
+            **dict(case_summary(case)),
             risk=RiskPublic.model_validate(risk, from_attributes=True) if risk else None,
             documents=[_document_view(doc, ocr) for doc, ocr in documents],
             tasks=[task_view(task) for task in tasks],

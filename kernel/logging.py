@@ -54,12 +54,17 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
         _flatten_temporal_context,
+        # Render tracebacks to text before masking, and never with local
+        # variables: those hold bearer tokens and ID numbers.
+        structlog.processors.format_exc_info,
         mask_pii,
     ]
     renderer = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -77,9 +82,11 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party chatter that would drown the case events.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic.runtime.migration"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None, **bound) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name).bind(**bound)
+    # Stays a lazy proxy: module-level loggers must pick up the configuration
+    # made later in main(), so never `.bind()` here.
+    return structlog.get_logger(name, **bound)

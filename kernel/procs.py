@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import pwd
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -48,3 +51,28 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
+
+
+def kill_process_group(pgid: int) -> None:
+    """SIGKILL a whole process group; fine if it is already gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """The passwd entry of system user `name`, created (no home, no login) if missing."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise RuntimeError(
+            f"could not create system user {name!r}: {result.stderr.strip()}"
+        ) from None

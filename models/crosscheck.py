@@ -21,11 +21,17 @@ class ExpectedFacts(BaseModel):
     ledger_settled_at: date | None
 
 
-def _canon(value: str | None) -> str:
+# OCR confuses these glyphs in codes; plates and VINs never use I/O/Q, and a
+# contract number that differs only by them is the same contract.
+_CONFUSABLE = str.maketrans({"O": "0", "Q": "0", "I": "1"})
+_CODE_FIELDS = frozenset({"contract_no", "plate_no", "vin"})
+
+
+def _canon(value: str | None, field: str = "") -> str:
     if value is None:
         return ""
-    text = unicodedata.normalize("NFKC", value)
-    return "".join(text.split()).upper()
+    text = "".join(unicodedata.normalize("NFKC", value).split()).upper()
+    return text.translate(_CONFUSABLE) if field in _CODE_FIELDS else text
 
 
 # Which expected fact each document field must equal.
@@ -62,7 +68,7 @@ def cross_check(
             continue  # a missing field is the OCR review's finding, not a mismatch
         if key in _EQUALS:
             want = getattr(expected, _EQUALS[key])
-            if _canon(value) != _canon(want):
+            if _canon(value, key) != _canon(want, key):
                 mismatch(key, reading, want)
         elif key == "settled_date" and expected.ledger_settled_at is not None:
             try:

@@ -98,7 +98,7 @@ def _parse_chinese_amount(text: str) -> Decimal | None:
     """Parse a capital-numeral amount such as 壹万贰仟叁佰肆拾伍元陆角 (finance 大写)."""
     body = re.sub(r"^(人民币|RMB)", "", text.strip())
     body = body.replace("圆", "元").rstrip("整正")
-    if not body or any(
+    if not any(ch in _CN_DIGITS or ch in _CN_SMALL_UNITS for ch in body) or any(
         ch not in _CN_DIGITS
         and ch not in _CN_SMALL_UNITS
         and ch not in _CN_BIG_UNITS
@@ -192,7 +192,9 @@ def check_id_number(text: str, *, today: date | None = None) -> IdNumberCheck:
     """Validate an 18-character resident ID number and read its sex and birth date."""
     number = normalize_id_number(text)
     if len(number) == 15 and number.isdigit():
-        return IdNumberCheck(False, "old 15-digit number; an 18-character number is required", number)
+        return IdNumberCheck(
+            False, "old 15-digit number; an 18-character number is required", number
+        )
     if len(number) != 18:
         return IdNumberCheck(False, f"has {len(number)} characters, expected 18", number)
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
@@ -208,7 +210,9 @@ def check_id_number(text: str, *, today: date | None = None) -> IdNumberCheck:
     expected = id_check_char(number[:17])
     if number[17] != expected:
         return IdNumberCheck(
-            False, f"check character is {number[17]}, the number's digits require {expected}", number
+            False,
+            f"check character is {number[17]}, the number's digits require {expected}",
+            number,
         )
     sex = "男" if int(number[16]) % 2 else "女"
     return IdNumberCheck(True, None, number, sex, born.isoformat())
@@ -301,7 +305,9 @@ def check_plate(text: str) -> PlateCheck:
     if plate[0] not in PROVINCE_ABBREVIATIONS:
         return PlateCheck(False, f"{plate[0]!r} is not a province abbreviation", plate)
     if plate[1] not in _PLATE_LETTERS:
-        return PlateCheck(False, "the second character must be the issuing authority's letter", plate)
+        return PlateCheck(
+            False, "the second character must be the issuing authority's letter", plate
+        )
     serial = plate[2:]
     if len(plate) == 7:
         body = serial[:-1] if serial[-1] in _ORDINARY_SUFFIXES else serial

@@ -101,7 +101,7 @@ def read_loans_csv(text: str) -> list[dict]:
     return rows
 
 
-async def upsert_loans(sessions: SessionFactory, rows: list[dict]) -> int:
+async def upsert_loans(sessions: SessionFactory, rows: list[dict], actor: str = "cli") -> int:
     if not rows:
         return 0
     now = utcnow()
@@ -120,7 +120,7 @@ async def upsert_loans(sessions: SessionFactory, rows: list[dict]) -> int:
             session,
             stream=SYSTEM_STREAM,
             event="ledger.imported",
-            actor="cli",
+            actor=actor,
             details={"rows": len(rows), "contracts": [r["contract_no"] for r in rows][:50]},
             event_key=f"ledger:{now.isoformat()}:{len(rows)}",
         )

@@ -153,6 +153,21 @@ class OcrResult(SQLModel, table=True):
     created_at: datetime = _timestamp()
 
 
+class OcrCacheEntry(SQLModel, table=True):
+    """What an engine read in a file, by content: the same bytes are never read twice."""
+
+    __tablename__ = "ocr_cache"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    doc_type: str = Field(primary_key=True, max_length=40)
+    engine: str = Field(primary_key=True, max_length=32)
+    fields: dict = _json()
+    needs_review: bool
+    issues: list = _json(list)
+    ms: int
+    created_at: datetime = _timestamp()
+
+
 class RiskAssessment(SQLModel, table=True):
     __tablename__ = "risk_assessments"
 

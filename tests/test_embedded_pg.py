@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -36,6 +37,15 @@ def server_processes(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
+@pytest.fixture
+def pg_dir():
+    """A cluster dir outside pytest's tmp root: as root the server runs as another user,
+    and every pytest session start resets /tmp/pytest-of-root to 0700, locking it out."""
+    base = Path(tempfile.mkdtemp(prefix="jieya-pgtest-"))
+    yield base / "pg"
+    shutil.rmtree(base, ignore_errors=True)
+
+
 async def eventually(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -44,8 +54,8 @@ async def eventually(condition, timeout: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_cluster_starts_serves_and_stops_without_leftovers(tmp_path: Path) -> None:
-    pg = EmbeddedPostgres(tmp_path / "pg")
+async def test_cluster_starts_serves_and_stops_without_leftovers(pg_dir: Path) -> None:
+    pg = EmbeddedPostgres(pg_dir)
     async with pg:
         dsn = await pg.ensure_database("jieya")
         assert dsn == f"postgresql+asyncpg://postgres@127.0.0.1:{pg.port}/jieya"
@@ -65,8 +75,8 @@ async def test_cluster_starts_serves_and_stops_without_leftovers(tmp_path: Path)
     assert "database system is shut down" in pg.log_file.read_text()
 
 
-async def test_restarts_after_postmaster_is_killed(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pg"
+async def test_restarts_after_postmaster_is_killed(pg_dir: Path) -> None:
+    data_dir = pg_dir
     first = EmbeddedPostgres(data_dir)
     first.start()
     try:
@@ -97,8 +107,8 @@ async def test_restarts_after_postmaster_is_killed(tmp_path: Path) -> None:
     await eventually(lambda: not server_processes(data_dir), 10, "postgres processes gone")
 
 
-async def test_refuses_to_start_on_a_cluster_that_is_running(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pg"
+async def test_refuses_to_start_on_a_cluster_that_is_running(pg_dir: Path) -> None:
+    data_dir = pg_dir
     async with EmbeddedPostgres(data_dir) as running:
         intruder = EmbeddedPostgres(data_dir)
         intruder.shutdown_grace = 0.5
@@ -110,8 +120,8 @@ async def test_refuses_to_start_on_a_cluster_that_is_running(tmp_path: Path) -> 
         await conn.close()
 
 
-async def test_server_goes_when_its_owner_is_killed(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pg"
+async def test_server_goes_when_its_owner_is_killed(pg_dir: Path) -> None:
+    data_dir = pg_dir
     owner_code = textwrap.dedent(
         f"""
         import asyncio, time

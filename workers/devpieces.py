@@ -130,8 +130,9 @@ def temporal_spec(settings: Settings, data_dir: Path, port: int, ui_port: int) -
     return ChildSpec("temporal", argv, cwd=data_dir, ready_check=ready, ready_timeout=90)
 
 
-def registry_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
-    port = resolve_port(settings.registry_port, "JIEYA_REGISTRY_PORT")
+def registry_spec(
+    settings: Settings, port: int, sim_dir: Path, env: Mapping[str, str]
+) -> ChildSpec:
     argv = python_module(
         "simulators.registry",
         "--port",
@@ -146,17 +147,14 @@ def registry_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> 
     )
 
 
-def sms_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
-    port = resolve_port(settings.sms_port, "JIEYA_SMS_PORT")
+def sms_spec(port: int, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
     argv = python_module(
         "simulators.sms", "--port", str(port), "--state-file", str(sim_dir / "sms.json")
     )
     return ChildSpec("sms", argv, env=env, ready_line=LISTENING, ready_timeout=30, restart=True)
 
 
-def mail_spec(settings: Settings, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
-    smtp_port = resolve_port(settings.smtp_port, "JIEYA_SMTP_PORT")
-    http_port = resolve_port(settings.mail_log_port, "JIEYA_MAIL_LOG_PORT")
+def mail_spec(smtp_port: int, http_port: int, sim_dir: Path, env: Mapping[str, str]) -> ChildSpec:
     argv = python_module(
         "simulators.mail",
         "--smtp-port",

@@ -95,37 +95,64 @@ class _DevStackRun:
             if value is not None:
                 self.env[f"JIEYA_{key.upper()}"] = str(value)
 
+    def _resolve_ports(self) -> dict[str, int]:
+        """Every port this run listens on, fixed before anything starts: a busy one fails
+        fast, and a restarted child comes back on the same port."""
+        s = self.settings
+        wanted: dict[str, tuple[int, str]] = {"api": (s.api_port, "JIEYA_API_PORT")}
+        if not s.temporal_address:
+            wanted["temporal"] = (s.temporal_port, "JIEYA_TEMPORAL_PORT")
+            wanted["temporal_ui"] = (s.temporal_ui_port, "JIEYA_TEMPORAL_UI_PORT")
+        if not s.registry_url:
+            wanted["registry"] = (s.registry_port, "JIEYA_REGISTRY_PORT")
+        if not s.sms_url:
+            wanted["sms"] = (s.sms_port, "JIEYA_SMS_PORT")
+        if not s.smtp_host:
+            wanted["smtp"] = (s.smtp_port, "JIEYA_SMTP_PORT")
+            wanted["mail_log"] = (s.mail_log_port, "JIEYA_MAIL_LOG_PORT")
+        ports: dict[str, int] = {}
+        for name, (port, setting) in wanted.items():
+            host = s.api_host if name == "api" else "127.0.0.1"
+            chosen = pieces.resolve_port(port, setting, host)
+            while not port and chosen in ports.values():  # the OS may hand out a port twice
+                chosen = pieces.resolve_port(0, setting, host)
+            ports[name] = chosen
+        self._set(**{f"{name}_port": port for name, port in ports.items()})
+        return ports
+
     async def start(self) -> tuple[Settings, DevStack]:
         settings, sup = self.settings, self.supervisor
+        ports = self._resolve_ports()
         database_url = settings.database_url or await self._start_postgres()
         self._set(database_url=database_url)
 
-        if settings.temporal_address:
-            temporal = settings.temporal_address
-        else:
-            port = pieces.resolve_port(settings.temporal_port, "JIEYA_TEMPORAL_PORT")
-            ui_port = pieces.resolve_port(settings.temporal_ui_port, "JIEYA_TEMPORAL_UI_PORT")
-            await sup.start(pieces.temporal_spec(settings, self.data_dir, port, ui_port))
-            temporal, self.temporal_ui = f"127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}"
-            self._set(temporal_port=port, temporal_ui_port=ui_port)
+        temporal = settings.temporal_address
+        if not temporal:
+            spec = pieces.temporal_spec(
+                settings, self.data_dir, ports["temporal"], ports["temporal_ui"]
+            )
+            await sup.start(spec)
+            temporal = f"127.0.0.1:{ports['temporal']}"
+            self.temporal_ui = f"http://127.0.0.1:{ports['temporal_ui']}"
         self._set(temporal_address=temporal, temporal_namespace=settings.temporal_namespace)
 
         sim_dir = self.data_dir / "sim"
         sim_dir.mkdir(parents=True, exist_ok=True)
         registry = settings.registry_url
         if not registry:
-            child = await sup.start(pieces.registry_spec(settings, sim_dir, self._env()))
-            registry = child.ready_match["url"]
+            spec = pieces.registry_spec(settings, ports["registry"], sim_dir, self._env())
+            registry = (await sup.start(spec)).ready_match["url"]
         sms = settings.sms_url
         if not sms:
-            child = await sup.start(pieces.sms_spec(settings, sim_dir, self._env()))
-            sms = child.ready_match["url"]
+            spec = pieces.sms_spec(ports["sms"], sim_dir, self._env())
+            sms = (await sup.start(spec)).ready_match["url"]
         mail_log = None
         if settings.smtp_host:
             smtp = f"{settings.smtp_host}:{settings.smtp_port}"
         else:
-            child = await sup.start(pieces.mail_spec(settings, sim_dir, self._env()))
-            smtp, mail_log = child.ready_match["smtp"], child.ready_match["http"]
+            spec = pieces.mail_spec(ports["smtp"], ports["mail_log"], sim_dir, self._env())
+            match = (await sup.start(spec)).ready_match
+            smtp, mail_log = match["smtp"], match["http"]
         smtp_host, _, smtp_port = smtp.rpartition(":")
         self._set(registry_url=registry, sms_url=sms, smtp_host=smtp_host, smtp_port=smtp_port)
 
@@ -134,9 +161,8 @@ class _DevStackRun:
         sup.say("applying database migrations")
         await upgrade_database(database_url)
 
-        api_port = pieces.resolve_port(settings.api_port, "JIEYA_API_PORT", settings.api_host)
-        self._set(api_host=settings.api_host, api_port=api_port)
-        api = f"http://{_connect_host(settings.api_host)}:{api_port}"
+        self._set(api_host=settings.api_host)
+        api = f"http://{_connect_host(settings.api_host)}:{ports['api']}"
         await sup.start(pieces.worker_spec(self._env()))
         await sup.start(pieces.api_spec(self._env(), api))
 
@@ -162,7 +188,9 @@ class _DevStackRun:
         return resolved_settings, stack
 
     async def _start_postgres(self) -> str:
-        self.pg = EmbeddedPostgres(self.data_dir / "pg")
+        self.pg = EmbeddedPostgres(
+            self.data_dir / "pg", log_file=self.settings.logs_dir / "postgres.log"
+        )
         argv = await asyncio.to_thread(self.pg.prepare)
         await self.supervisor.start(pieces.postgres_spec(self.pg, argv))
         return await self.pg.ensure_database(DATABASE_NAME)
@@ -176,8 +204,7 @@ def _summary(settings: Settings, stack: DevStack) -> str:
     lines = [
         "",
         "jieya dev is up.",
-        f"  API docs      {stack.api}/docs",
-        f"  Console       {stack.api}/console",
+        f"  API docs      {stack.api}/api/v1/docs",
         f"  Temporal UI   {stack.temporal_ui or '(external Temporal: ' + stack.temporal + ')'}",
         f"  Credentials   {data_dir / CREDENTIALS_FILE}",
         f"  Stack         {data_dir / STACK_FILE}",
@@ -220,7 +247,8 @@ async def run_dev_stack(settings: Settings) -> int:
             code = 1 if supervisor.fatal else 0
         elif (exc := startup.exception()) is not None:
             expected = (StartupError, EmbeddedPostgresError, pieces.PortInUse)
-            detail = str(exc) if isinstance(exc, expected) else repr(exc)
+            log = settings.logs_dir / "dev.log"
+            detail = str(exc) if isinstance(exc, expected) else f"{exc!r} (traceback in {log})"
             trace = "".join(traceback.format_exception(exc))
             supervisor.say(f"jieya dev could not start: {detail}", detail=trace)
             code = 1
@@ -238,7 +266,8 @@ async def run_dev_stack(settings: Settings) -> int:
         for sig in signals:
             loop.remove_signal_handler(sig)
         (data_dir / STACK_FILE).unlink(missing_ok=True)
-        supervisor.say("stopped" if code == 0 else f"stopped (exit {code})")
+        reason = f": {supervisor.fatal}" if supervisor.fatal else ""
+        supervisor.say("stopped" if code == 0 else f"stopped (exit {code}){reason}")
         supervisor.close()
         lock.close()
     return code

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import sys
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from kernel.procs import die_with_parent
+from kernel.procs import die_with_parent, kill_process_group
 from workers.console import Console, colour_for, pump_lines
 
 ReadyCheck = Callable[["Child"], Awaitable[None]]
@@ -148,6 +147,7 @@ class Supervisor:
         self.children[spec.name] = child
         child._log = open(child.log_path, "ab")  # noqa: SIM115 - closed in stop()
         await self._spawn_and_wait(child)
+        self.say(f"{spec.name} is ready (pid {child.pid}, log {child.log_path})")
         child._monitor = asyncio.create_task(self._monitor(child), name=f"monitor-{spec.name}")
         return child
 
@@ -238,7 +238,7 @@ class Supervisor:
             code = await _exited(child.process)
             if self._stopping:
                 return
-            _kill_group(child.process.pid)  # leftovers would hold the port or the pipe
+            kill_process_group(child.process.pid)  # leftovers would hold the port or the pipe
             if child._pump:
                 await asyncio.wait({child._pump}, timeout=2)
             self._mark(child, f"exited with code {code}")
@@ -312,13 +312,18 @@ class Supervisor:
             )
             forced.cancel()
             if not exited.done():
-                self.say(f"{child.name} did not stop within {spec.stop_timeout:.0f}s; killing it")
-                _kill_group(process.pid)
+                why = (
+                    "asked twice"
+                    if self._force.is_set()
+                    else f"not stopped in {spec.stop_timeout:.0f}s"
+                )
+                self.say(f"killing {child.name} ({why})")
+                kill_process_group(process.pid)
                 await asyncio.wait({exited}, timeout=5)
             exited.cancel()
             self._mark(child, f"stopped (code {process.returncode})")
         # Whatever the child left in its process group goes with it.
-        _kill_group(process.pid)
+        kill_process_group(process.pid)
         if child._pump is not None:
             await asyncio.wait({child._pump}, timeout=2)
             child._pump.cancel()
@@ -333,8 +338,3 @@ async def _exited(process: asyncio.subprocess.Process) -> int:
     while process.returncode is None:  # noqa: ASYNC110 - set by the child watcher, no event
         await asyncio.sleep(0.05)
     return process.returncode
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)

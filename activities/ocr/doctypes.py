@@ -50,6 +50,8 @@ class DocLayout:
         return self.required + self.optional
 
 
+# Label lists are long; one field per line reads better than one label per line.
+# fmt: off
 SETTLEMENT = DocLayout(
     DocType.SETTLEMENT_CERTIFICATE,
     labels={
@@ -151,6 +153,8 @@ DRIVING_LICENSE = DocLayout(
     title_words=("机动车行驶证", "行驶证"),
     body_words=("号牌号码", "使用性质", "发证日期", "注册日期", "所有人"),
 )
+
+# fmt: on
 
 LAYOUTS: dict[DocType, DocLayout] = {
     layout.doc_type: layout for layout in (SETTLEMENT, ID_CARD, REGISTRATION, DRIVING_LICENSE)

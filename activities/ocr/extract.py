@@ -10,8 +10,9 @@ invalid or poorly read.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from pydantic import BaseModel, Field
@@ -22,10 +23,11 @@ from activities.ocr.fields import FIELDS, FieldSpec
 from activities.ocr.layout import (
     LabelVocabulary,
     Segment,
-    below_neighbour,
+    assign_owners,
     continuation,
-    right_neighbour,
     split_lines,
+    values_below,
+    values_right_of,
 )
 from models.enums import DocType
 from models.identity import check_id_number, normalize_text
@@ -86,18 +88,45 @@ def _bounds(pieces: list[Segment]) -> list[tuple[float, float]]:
     return [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))]
 
 
+def _reads_as(segment: Segment, specs: list[FieldSpec]) -> tuple[bool, bool]:
+    """(some field picks a value from it, that value is also valid)."""
+    picked = valid = False
+    for spec in specs:
+        value = spec.pick(segment.text)
+        picked = picked or bool(value)
+        valid = valid or bool(value and spec.validate(value) is None)
+    return picked, valid
+
+
+def _alignment(label: Segment, segment: Segment) -> float:
+    """Confidence less how far the segment's middle sits off the label's line."""
+    offset = abs((label.y0 + label.y1) - (segment.y0 + segment.y1)) / 2
+    return segment.confidence - offset / label.height
+
+
 def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]) -> list[Segment]:
-    if label.text and any(FIELDS[key].pick(label.text) for key in keys):
+    """The segment holding the label's value: its own text, else the best-aligned
+    valid value on its row, else the nearest valid one below.  Debris such as a
+    seal fragment is passed over; failing a valid one, the first readable one."""
+    specs = [FIELDS[key] for key in keys]
+    if label.text and any(spec.pick(label.text) for spec in specs):
         return [label]
-    for neighbour in (right_neighbour(label, segments), below_neighbour(label, segments)):
-        if neighbour is None:
-            continue
-        if neighbour.is_label or neighbour.claimed:
-            # The nearest thing beside the label is another field: no value this way.
-            continue
-        neighbour.claimed = True
-        return [neighbour]
-    return []
+    row = [s for s in values_right_of(label, segments) if not s.claimed]
+    below = [s for s in values_below(label, segments) if not s.claimed]
+    readings = {id(s): _reads_as(s, specs) for s in row + below}
+    valid_row = [s for s in row if readings[id(s)][1]]
+    valid_below = [s for s in below if readings[id(s)][1]]
+    readable = [s for s in row + below if readings[id(s)][0]]
+    if valid_row:
+        chosen = max(valid_row, key=lambda s: _alignment(label, s))
+    elif valid_below:
+        chosen = valid_below[0]
+    elif readable:
+        chosen = readable[0]
+    else:
+        return []
+    chosen.claimed = True
+    return [chosen]
 
 
 def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Candidate]]:
@@ -124,12 +153,19 @@ def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Cand
 
 
 def _scan(layout: DocLayout, lines: list[OcrLine], found: dict[str, list[_Candidate]]) -> None:
+    texts = [normalize_text(line.text) for line in lines]
     for key in layout.keys:
         spec = FIELDS[key]
         if spec.scan is None:
             continue
-        for line in lines:
-            for value in spec.scan(normalize_text(line.text)):
+        if spec.scan_page:
+            # The match may span lines; the page's typical score stands for it.
+            confidence = statistics.median(line.confidence for line in lines) if lines else 0.0
+            for value in spec.scan("".join(texts)):
+                found[key].append(_Candidate(value, confidence * UNLABELLED_PENALTY, None, False))
+            continue
+        for line, text in zip(lines, texts, strict=True):
+            for value in spec.scan(text):
                 confidence = line.confidence * UNLABELLED_PENALTY
                 found[key].append(_Candidate(value, confidence, list(line.box), labelled=False))
 
@@ -154,9 +190,34 @@ def _join_model(found: dict[str, list[_Candidate]]) -> None:
         found["brand_model"] = [joined, *brands[1:]]
 
 
+def _repaired(spec: FieldSpec, candidates: list[_Candidate], notes: list[str]) -> list[_Candidate]:
+    """Apply the field's check-digit repair when no candidate is sound as read.
+
+    A repaired value is still sent to a person: the note makes it reviewable."""
+    if spec.repair is None:
+        return candidates
+    fixes = [spec.repair(c.value) for c in candidates]
+    if any(
+        fix is None and spec.validate(c.value) is None
+        for c, fix in zip(candidates, fixes, strict=True)
+    ):
+        return candidates
+    out = []
+    for candidate, fix in zip(candidates, fixes, strict=True):
+        if fix:
+            notes.append(
+                f"{spec.title} read as {candidate.value}; {fix} is the only look-alike "
+                "reading its check digit accepts, please confirm it"
+            )
+            candidate = replace(candidate, value=fix)
+        out.append(candidate)
+    return out
+
+
 def _choose(spec: FieldSpec, candidates: list[_Candidate]) -> tuple[FieldReading, list[str]]:
     """The first valid candidate (labelled before unlabelled), else the first one seen."""
     notes: list[str] = []
+    candidates = _repaired(spec, candidates, notes)
     judged = [(c, spec.validate(c.value)) for c in candidates]
     valid = [c for c, reason in judged if reason is None]
     if spec.key in _UNIQUE_KEYS:
@@ -200,6 +261,7 @@ def extract_fields(doc_type: DocType, lines: list[OcrLine]) -> DocumentReading:
     """Read, normalise and check the fields of one document of a known type."""
     layout = LAYOUTS[doc_type]
     segments = split_lines(lines, _vocabulary(doc_type))
+    assign_owners(segments)
     found = _collect(layout, segments)
     _scan(layout, lines, found)
     _join_model(found)

@@ -32,9 +32,7 @@ ETHNIC_GROUPS = frozenset(
     "拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 "
     "怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺".split()
 )
-_INSTITUTION = re.compile(
-    rf"[{CJK}()]{{2,40}}(银行|分行|支行|公司|合作社|信用社|中心)(有限公司)?$"
-)
+_INSTITUTION = re.compile(rf"[{CJK}()]{{2,40}}(银行|分行|支行|公司|合作社|信用社|中心)(有限公司)?$")
 
 
 def _compact(text: str) -> str:
@@ -45,8 +43,11 @@ def _compact(text: str) -> str:
 
 
 def pick_name(text: str) -> str | None:
-    head = re.split(r"[/|(:;,]", _compact(text), maxsplit=1)[0]
-    match = re.match(rf"[{CJK}·]{{2,20}}|[A-Za-z][A-Za-z.'-]{{1,40}}", head)
+    head = re.split(r"[/|(:;,]", text.strip(), maxsplit=1)[0].strip()
+    if re.fullmatch(r"[A-Za-z][A-Za-z .'-]{1,40}", head):
+        return head  # a foreign name, spaces and all
+    head = _compact(head)
+    match = re.match(rf"[{CJK}·]{{2,20}}", head)
     return match.group() if match else (head or None)
 
 
@@ -71,10 +72,12 @@ def pick_ethnicity(text: str) -> str | None:
     if not head:
         return None
     word = head.group()
-    # Longest known group at the start, so 蒙古族 reads 蒙古 and 汉性别 reads 汉.
-    for size in range(min(len(word), 5), 0, -1):
-        if word[:size] in ETHNIC_GROUPS:
-            return word[:size]
+    # The longest known group, earliest first: 蒙古族 reads 蒙古, 汉性别 reads 汉,
+    # and a stray character in front (方汉) is passed over.
+    for start in range(min(len(word), 2)):
+        for size in range(min(len(word) - start, 5), 0, -1):
+            if word[start : start + size] in ETHNIC_GROUPS:
+                return word[start : start + size]
     return word.removesuffix("族")
 
 
@@ -98,13 +101,30 @@ def pick_plate(text: str) -> str | None:
     match = re.search(rf"[{PROVINCE_ABBREVIATIONS}][A-Z0-9][A-Z0-9]{{4,6}}[挂学]?", compact)
     if not match:
         return compact or None
-    plate = match.group()
     # Serials never use I or O, so those are misread digits.
-    return plate[:2] + plate[2:].translate(str.maketrans({"I": "1", "O": "0"}))
+    plate = match.group()
+    plate = plate[:2] + plate[2:].translate(str.maketrans({"I": "1", "O": "0"}))
+    if check_plate(plate).valid:
+        return plate
+    # The separator dot (京A·12345) is often read as a stray I, 1 or -.
+    rest = compact[match.start() :]
+    for position in (1, 2):
+        if len(rest) > position and rest[position] in "I1L|-:":
+            repaired = pick_plate(rest[:position] + rest[position + 1 :])
+            if repaired and check_plate(repaired).valid:
+                return repaired
+    return plate
 
 
 def pick_vin(text: str) -> str | None:
     fixed = fix_vin_chars(text)
+    # Seal remnants can land between the characters; read the alphanumerics alone
+    # too, but only believe that reading if its check digit agrees.
+    spliced = re.sub(r"[^A-Z0-9]", "", fixed)
+    windows = [spliced[i : i + 17] for i in range(max(len(spliced) - 16, 0))]
+    verified = [w for w in windows if check_vin(w).check_digit_verified]
+    if verified:
+        return verified[0]
     match = re.search(r"[A-HJ-NPR-Z0-9]{17}", fixed)
     if match:
         return match.group()
@@ -122,6 +142,21 @@ def pick_lender(text: str) -> str | None:
     return value.strip("()") or None
 
 
+# --- repairs: undo a likely misreading, only when a check digit proves it ---
+
+
+def repair_vin(value: str) -> str | None:
+    """A Chinese VIN whose leading L was read as 1, if the check digit proves it.
+
+    Only this one swap: any single swap makes about one VIN in eleven check
+    out, so a wider search would "correct" to wrong VINs as often as right ones.
+    """
+    if len(value) != 17 or value[0] != "1" or check_vin(value).check_digit_verified:
+        return None
+    fixed = "L" + value[1:]
+    return fixed if check_vin(fixed).check_digit_verified else None
+
+
 # --- validators ------------------------------------------------------------
 
 
@@ -130,7 +165,10 @@ def _reason(check: object) -> str | None:
 
 
 def valid_name(value: str) -> str | None:
-    if re.fullmatch(rf"[{CJK}·]{{2,20}}|[A-Za-z][A-Za-z .'-]{{1,40}}", value):
+    if re.search("公司|银行|有限|证明|号码", value):
+        return "reads like other text, not a person's name"
+    # Han names have 2-5 characters; longer ones are transliterations joined by ·.
+    if re.fullmatch(rf"[{CJK}]{{2,5}}|[{CJK}]+(·[{CJK}]+)+|[A-Za-z][A-Za-z .'-]{{1,40}}", value):
         return None
     return "does not look like a person's name"
 
@@ -208,10 +246,25 @@ def scan_plates(text: str) -> list[str]:
     return [p for p in found if check_plate(p).valid]
 
 
+_DATE_TEXT = r"(?:19|20)\d{2}\s*[年\-./]\s*\d{1,2}\s*[月\-./]\s*\d{1,2}\s*日?"
+_SETTLED_NEAR_DATE = re.compile(
+    rf"(?P<a>{_DATE_TEXT})[^\d]{{0,8}}?(?:结清|还清|清偿|清结)"
+    rf"|(?:结清|还清|清偿)[^\d]{{0,8}}?(?P<b>{_DATE_TEXT})"
+)
+
+
 def scan_settled_dates(text: str) -> list[str]:
-    # Only a date in a sentence about settling, not the issue date at the foot.
-    if "结清" not in text and "还清" not in text:
-        return []
+    # Only a date in a sentence about settling, not the issue date at the foot;
+    # this runs on the whole page, so a sentence may wrap (…全部结 / 清…).
+    found = []
+    for match in _SETTLED_NEAR_DATE.finditer(_compact(text)):
+        value = pick_date(match["a"] or match["b"])
+        if value:
+            found.append(value)
+    return found
+
+
+def scan_any_date(text: str) -> list[str]:
     value = pick_date(text)
     return [value] if value else []
 
@@ -229,6 +282,10 @@ class FieldSpec:
     validate: Callable[[str], str | None]
     scan: Callable[[str], list[str]] | None = None
     multiline: bool = False
+    repair: Callable[[str], str | None] | None = None
+    # Scan the page's text as one string (for values inside wrapped sentences),
+    # not line by line.
+    scan_page: bool = False
 
 
 FIELDS: dict[str, FieldSpec] = {
@@ -240,18 +297,23 @@ FIELDS: dict[str, FieldSpec] = {
             scan_id_numbers,
         ),
         FieldSpec("sex", "sex", pick_sex, valid_sex),
-        FieldSpec("birth_date", "birth date", pick_date, date_between(date(1900, 1, 1))),
+        FieldSpec(
+            # The birth date is the only date on an ID card's front.
+            "birth_date", "birth date", pick_date, date_between(date(1900, 1, 1)), scan_any_date,
+        ),
         FieldSpec("address", "address", pick_free_text, valid_address, multiline=True),
         FieldSpec("ethnicity", "ethnicity", pick_ethnicity, valid_ethnicity),
         FieldSpec("contract_no", "contract number", pick_contract_no, valid_contract_no),
         FieldSpec(
             "plate_no", "plate number", pick_plate, lambda v: _reason(check_plate(v)), scan_plates
         ),
-        FieldSpec("vin", "VIN", pick_vin, lambda v: _reason(check_vin(v)), scan_vins),
+        FieldSpec(
+            "vin", "VIN", pick_vin, lambda v: _reason(check_vin(v)), scan_vins, repair=repair_vin,
+        ),
         FieldSpec("engine_no", "engine number", pick_engine_no, valid_engine_no),
         FieldSpec(
             "settled_date", "settlement date", pick_date,
-            date_between(date(1990, 1, 1), future_days=1), scan_settled_dates,
+            date_between(date(1990, 1, 1), future_days=1), scan_settled_dates, scan_page=True,
         ),
         FieldSpec("amount", "amount", normalize_amount, valid_amount),
         FieldSpec("lender", "lender", pick_lender, valid_lender, scan_lenders),

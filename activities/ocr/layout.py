@@ -42,6 +42,9 @@ class Segment:
     value_x0: float  # where the value starts (after the label, for label segments)
     label: str | None = None  # the vocabulary label matched, if this is a label segment
     claimed: bool = False
+    # The label this value sits right of; such a value is never taken as the
+    # value *below* some other label.
+    owner: Segment | None = None
 
     @property
     def height(self) -> float:
@@ -152,6 +155,29 @@ def _make_segment(
     )
 
 
+def _within_one_edit(a: str, b: str) -> bool:
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _fuzzy_label(text: str, labels: tuple[str, ...]) -> tuple[int, int, str] | None:
+    """A long label at the start of the line with one character misread or lost."""
+    lead = len(text) - len(text.lstrip(_SEPARATORS + ".0123456789"))
+    best: tuple[int, int, str] | None = None
+    for label in labels:
+        if len(label) < 4 or (best and len(best[2]) >= len(label)):
+            continue
+        for size in (len(label) - 1, len(label), len(label) + 1):
+            if _within_one_edit(text[lead : lead + size], label):
+                best = (lead, lead + size, label)
+                break
+    return best
+
+
 def _label_matches(text: str, vocab: LabelVocabulary) -> list[tuple[int, int, str]]:
     pattern, ordered = vocab.compiled()
     found = []
@@ -164,6 +190,10 @@ def _label_matches(text: str, vocab: LabelVocabulary) -> list[tuple[int, int, st
         separated = before in _SEPARATORS or rest.lstrip().startswith(":")
         if at_start or separated or len(label) >= 4 or vocab.believable(label, rest):
             found.append((start, end, label))
+    if not found or text[: found[0][0]].strip(_SEPARATORS + ".0123456789"):
+        fuzzy = _fuzzy_label(text, ordered)
+        if fuzzy and (not found or fuzzy[1] <= found[0][0]):
+            found.insert(0, fuzzy)
     return found
 
 
@@ -183,7 +213,9 @@ def split_lines(lines: list[OcrLine], vocab: LabelVocabulary) -> list[Segment]:
         matches = _label_matches(text, vocab)
         cuts = [(0, None)] + [(start, label) for start, _end, label in matches]
         ends = {start: end for start, end, _label in matches}
-        for (begin, label), (finish, _next) in zip(cuts, cuts[1:] + [(len(text), None)], strict=True):
+        for (begin, label), (finish, _next) in zip(
+            cuts, cuts[1:] + [(len(text), None)], strict=True
+        ):
             if label is None and begin == finish:
                 continue
             content_start = ends.get(begin, begin) if label else begin
@@ -196,31 +228,60 @@ def split_lines(lines: list[OcrLine], vocab: LabelVocabulary) -> list[Segment]:
     return segments
 
 
+def assign_owners(segments: list[Segment]) -> None:
+    """Tie each bare value to the empty label directly left of it, if any."""
+    for segment in segments:
+        if segment.is_label and not segment.text:
+            row = values_right_of(segment, segments)
+            if row and row[0].owner is None:
+                row[0].owner = segment
+
+
 def _same_row(a: Segment, b: Segment) -> bool:
     overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return overlap >= 0.5 * min(a.height, b.height)
+    centre_gap = abs((a.y0 + a.y1) - (b.y0 + b.y1)) / 2
+    return overlap >= 0.5 * min(a.height, b.height) and centre_gap < 0.5 * max(a.height, b.height)
 
 
-def right_neighbour(label: Segment, segments: list[Segment]) -> Segment | None:
-    """The nearest segment to the right on the same row (label or not)."""
+def values_right_of(label: Segment, segments: list[Segment]) -> list[Segment]:
+    """Bare values on the label's row, nearest first, up to the next label."""
     slack = 0.3 * label.height
-    candidates = [
-        s for s in segments if s is not label and _same_row(label, s) and s.x0 >= label.x1 - slack
-    ]
-    return min(candidates, key=lambda s: s.x0, default=None)
+    row = sorted(
+        (
+            s
+            for s in segments
+            if s is not label and _same_row(label, s) and s.x0 >= label.x1 - slack
+        ),
+        key=lambda s: s.x0,
+    )
+    values = []
+    for segment in row:
+        if segment.is_label:
+            break
+        values.append(segment)
+    return values
 
 
-def below_neighbour(label: Segment, segments: list[Segment], max_gap: float = 2.2) -> Segment | None:
-    """The nearest segment under ``label`` that starts within its column."""
+def values_below(label: Segment, segments: list[Segment], max_gap: float = 2.2) -> list[Segment]:
+    """Bare values under the label within its column, nearest first, up to the
+    first label or a value that another label owns."""
     h = label.height
-    candidates = []
-    for s in segments:
-        if s is label or s.y0 < label.y1 - 0.3 * h or (s.y0 - label.y1) > max_gap * h:
-            continue
-        if s.x1 < label.x0 - h or s.x0 > label.x1 + 2 * h:
-            continue
-        candidates.append(s)
-    return min(candidates, key=lambda s: (s.y0 - label.y1, abs(s.x0 - label.x0)), default=None)
+    column = [
+        s
+        for s in segments
+        if s is not label
+        and s.y0 >= label.y1 - 0.3 * h
+        and s.y0 - label.y1 <= max_gap * h
+        and s.x1 >= label.x0 - h
+        and s.x0 <= label.x1 + 2 * h
+    ]
+    column.sort(key=lambda s: (s.y0 - label.y1, abs(s.x0 - label.x0)))
+    values = []
+    for segment in column:
+        if segment.is_label or segment.owner not in (None, label):
+            break
+        values.append(segment)
+    return values
 
 
 def continuation(first: Segment, segments: list[Segment], limit: int = 3) -> list[Segment]:

@@ -32,6 +32,7 @@ from models.tables import AuditEvent, Case
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
+
 @router.post("", status_code=201, response_model=CaseCreated)
 async def create_case(
     body: CaseCreate,
@@ -82,7 +83,7 @@ async def list_cases(
     session: SessionDep,
     status: CaseStatus | None = None,
     risk_grade: RiskGrade | None = None,
-    q: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasesPublic:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.adapters.storage import LocalDocumentStore
 from activities.ocr.images import (
     CorruptDocument,
     DocumentError,
@@ -34,15 +37,24 @@ from api.views import DocumentStored
 from models.audit import append_event
 from models.enums import CaseStatus, DocType
 from models.payloads import DocumentUploaded
-from models.tables import Document
+from models.tables import Case, Document, Operator
 from workflows.client import case_handle
 from workflows.release_case import ReleaseCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["documents"])
 
 
-async def inspect_upload(data: bytes) -> tuple[str, int]:
-    """(media type, pages) of a file we can read, else a 415/422 that says why."""
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    sha256: str
+    media_type: str
+    pages: int
+    filename: str
+
+
+async def inspect_upload(data: bytes, filename: str | None) -> Upload:
+    """A file we can read, else a 415/422 that says why."""
     if not data:
         raise ApiError(422, "empty_file", "the file is empty")
     media_type = sniff_media_type(data)
@@ -58,7 +70,8 @@ async def inspect_upload(data: bytes) -> tuple[str, int]:
         raise ApiError(422, "corrupt_document", "the file could not be decoded") from None
     if media_type is None:
         raise ApiError(415, "unsupported_document", "the file is not a JPEG, PNG, WebP or PDF")
-    return media_type, len(pages)
+    digest = hashlib.sha256(data).hexdigest()
+    return Upload(data, digest, media_type, len(pages), (filename or "upload")[:255])
 
 
 @router.post(
@@ -81,57 +94,73 @@ async def upload_document(
     """Attach a document to an open case and tell its workflow."""
     if CaseStatus(case.status).is_closed:
         raise ApiError(409, "case_closed", f"case is {case.status}; it takes no more documents")
-    data = await read_capped(file, settings.max_upload_bytes)
-    media_type, pages = await inspect_upload(data)
-    digest = hashlib.sha256(data).hexdigest()
+    upload = await inspect_upload(await read_capped(file, settings.max_upload_bytes), file.filename)
+    document, duplicate = await _record(session, store, case, operator, doc_type, upload)
+    # Re-signalling a duplicate is harmless and repairs a signal lost after an earlier commit.
+    await _signal(
+        client, case.case_id, DocumentUploaded(document_id=document.document_id, doc_type=doc_type)
+    )
+    if duplicate:
+        response.status_code = 200
+    return DocumentStored(
+        document_id=document.document_id,
+        doc_type=doc_type,
+        sha256=upload.sha256,
+        duplicate=duplicate,
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    store: LocalDocumentStore,
+    case: Case,
+    operator: Operator,
+    doc_type: DocType,
+    upload: Upload,
+) -> tuple[Document, bool]:
+    """The case's document with these bytes and type: (existing, True) or (new, False)."""
     await lock_case(session, case.case_id)  # two identical uploads at once make one row
-    document = (
+    existing = (
         await session.exec(
             select(Document).where(
                 Document.case_id == case.case_id,
                 Document.doc_type == doc_type.value,
-                Document.sha256 == digest,
+                Document.sha256 == upload.sha256,
             )
         )
     ).scalar_one_or_none()
-    duplicate = document is not None
-    if document is None:
-        await store.put(data)  # durable on disk before any row points at it
-        document = Document(
-            document_id=new_id("DOC-", 12),
-            case_id=case.case_id,
-            doc_type=doc_type.value,
-            sha256=digest,
-            filename=(file.filename or "upload")[:255],
-            media_type=media_type,
-            size_bytes=len(data),
-            pages=pages,
-            uploaded_by=operator.name,
-        )
-        session.add(document)
-        await append_event(
-            session,
-            stream=case.case_id,
-            event="document.uploaded",
-            actor=operator.name,
-            details={
-                "document_id": document.document_id,
-                "doc_type": doc_type.value,
-                "sha256": digest,
-                "size_bytes": len(data),
-                "media_type": media_type,
-            },
-            event_key=f"{case.case_id}:document:{document.document_id}",
-        )
-    await session.commit()
-    # Re-signalling a duplicate is harmless and repairs a signal lost after an earlier commit.
-    upload = DocumentUploaded(document_id=document.document_id, doc_type=doc_type)
-    await _signal(client, case.case_id, upload)
-    if duplicate:
-        response.status_code = 200
-    return DocumentStored(
-        document_id=document.document_id, doc_type=doc_type, sha256=digest, duplicate=duplicate
+    if existing is not None:
+        await session.commit()  # release the lock before talking to Temporal
+        return existing, True
+    await store.put(upload.data)  # durable on disk before any row points at it
+    document = Document(
+        document_id=new_id("DOC-", 12),
+        case_id=case.case_id,
+        doc_type=doc_type.value,
+        sha256=upload.sha256,
+        filename=upload.filename,
+        media_type=upload.media_type,
+        size_bytes=len(upload.data),
+        pages=upload.pages,
+        uploaded_by=operator.name,
     )
+    session.add(document)
+    await append_event(
+        session,
+        stream=case.case_id,
+        event="document.uploaded",
+        actor=operator.name,
+        details={
+            "document_id": document.document_id,
+            "doc_type": doc_type.value,
+            "sha256": upload.sha256,
+            "size_bytes": len(upload.data),
+            "media_type": upload.media_type,
+        },
+        event_key=f"{case.case_id}:document:{document.document_id}",
+    )
+    await session.commit()
+    return document, False
 
 
 async def _signal(client: Client, case_id: str, upload: DocumentUploaded) -> None:

@@ -1,0 +1,55 @@
+"""Liveness for the supervisor, metrics for Prometheus; neither needs a token."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from temporalio.client import Client
+
+from api.deps import OptionalTemporalDep, SessionFactoryDep
+from api.views import Health
+from kernel.db import SessionFactory
+
+router = APIRouter(tags=["health"])
+
+PROBE_TIMEOUT = timedelta(seconds=2)
+
+
+async def _database_ok(sessions: SessionFactory) -> bool:
+    async def probe() -> None:
+        async with sessions() as session:
+            await session.exec(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(probe(), PROBE_TIMEOUT.total_seconds())
+    except Exception:  # any failure is simply "not healthy"
+        return False
+    return True
+
+
+async def _temporal_ok(client: Client | None) -> bool:
+    if client is None:
+        return False
+    try:
+        check = client.service_client.check_health(timeout=PROBE_TIMEOUT)
+        return await asyncio.wait_for(check, PROBE_TIMEOUT.total_seconds() + 0.5)
+    except Exception:  # any failure is simply "not healthy"
+        return False
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz(sessions: SessionFactoryDep, client: OptionalTemporalDep) -> Health:
+    """200 while the process is up; says whether PostgreSQL and Temporal answer."""
+    database, temporal = await asyncio.gather(_database_ok(sessions), _temporal_ok(client))
+    return Health(ok=True, database=database, temporal=temporal)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Request counts and latencies in the Prometheus text format."""
+    body = generate_latest(request.app.state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

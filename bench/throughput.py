@@ -1,0 +1,194 @@
+"""Cases per second through the real ReleaseCaseWorkflow on a dev server
+(SQLite file), against a bare workflow with as many activities and one update.
+
+    .venv/bin/python bench/throughput.py [--cases 20]
+
+OCR itself is measured by bench/ocr.py; here its cache is filled first so the
+figure is about orchestration: workflow, PostgreSQL bookkeeping, registry and
+SMS round-trips over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities.adapters.storage import LocalDocumentStore  # noqa: E402
+from activities.ocr.cache import OcrCache  # noqa: E402
+from activities.ocr.engine import build_engine  # noqa: E402
+from activities.ocr.reader import DocumentReader  # noqa: E402
+from bench.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_step  # noqa: E402
+from kernel.binaries import temporal_cli_path  # noqa: E402
+from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
+from kernel.embedded_pg import EmbeddedPostgres  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
+from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR  # noqa: E402
+from models.enums import CaseStatus, DecisionKind, Role, TaskKind  # noqa: E402
+from models.payloads import CaseTimings, DecisionRequest  # noqa: E402
+from tests.utils.factories import (  # noqa: E402
+    REQUIRED,
+    document_png,
+    insert_loan,
+    new_facts,
+    open_case,
+    upload,
+    wait_for_state,
+)
+from tests.utils.processes import start_process, stop_process  # noqa: E402
+from workers.worker import Queue, build_workers  # noqa: E402
+from workflows.release_case import ReleaseCaseWorkflow  # noqa: E402
+
+TIMINGS = CaseTimings(registry_poll_first=timedelta(milliseconds=100))
+
+
+async def warm_ocr_cache(sessions, store, documents, concurrency: int) -> None:
+    reader = DocumentReader(build_engine("rapidocr", None))
+    cache = OcrCache(sessions, reader.engine.name)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(doc_type, data):
+        async with gate:
+            sha = await store.put(data)
+            reading = await asyncio.to_thread(reader.read, data, doc_type)
+            await cache.put(sha, doc_type, reading)
+
+    await asyncio.gather(*(one(t, d) for docs in documents for t, d in docs))
+
+
+async def run_real_case(sessions, client, store, facts, docs) -> int:
+    handle = await open_case(sessions, client, facts, TIMINGS)
+    for doc_type, data in docs:
+        await upload(sessions, store, handle, doc_type, data)
+    # Approve whatever the case asks for: a document review if OCR doubted
+    # something, then one approval, or two (the second by a senior).
+    while True:
+        state = await wait_for_state(
+            handle, lambda s: s.status.is_closed or s.open_task is not None, timeout=300
+        )
+        if state.status.is_closed:
+            break
+        senior = state.open_task.kind == TaskKind.SECOND_APPROVAL
+        await handle.execute_update(
+            ReleaseCaseWorkflow.decide,
+            DecisionRequest(
+                decision=DecisionKind.APPROVE,
+                actor="bob" if senior else "dave",
+                role=Role.SENIOR if senior else Role.OPERATOR,
+            ),
+        )
+        await wait_for_state(handle, lambda s, t=state.open_task: s.open_task != t, timeout=300)
+    final = await handle.result()
+    assert final.status == CaseStatus.COMPLETED, final
+    history = await handle.fetch_history()
+    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+
+
+async def run_bare_case(client, n: int, activities: int) -> None:
+    handle = await client.start_workflow(
+        BareWorkflow.run, activities, id=f"bare-{n}-{time.time_ns()}", task_queue=BARE_TASK_QUEUE
+    )
+    while True:  # the update may only be taken once the workflow is waiting
+        try:
+            await handle.execute_update(BareWorkflow.approve)
+            break
+        except Exception:
+            await asyncio.sleep(0.05)
+    await handle.result()
+
+
+async def main(cases: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="jieya-bench-") as tmp:
+        root = Path(tmp)
+        async with AsyncExitStack() as exits:
+            pg = EmbeddedPostgres(root / "pg")
+            pg.start()
+            exits.callback(pg.stop)
+            await pg.wait_ready(timeout=60)
+            url = await pg.ensure_database("bench")
+            await upgrade_database(url)
+            engine = create_engine(url, pool_size=10)
+            exits.push_async_callback(engine.dispose)
+            sessions = session_factory(engine)
+            sims = {}
+            for name, extra in (("registry", ["--complete-after", "0.05"]), ("sms", [])):
+                proc, match = start_process(
+                    [sys.executable, "-m", f"simulators.{name}", "--port", "0", *extra],
+                    r"LISTENING (\S+)",
+                    timeout=30,
+                    name=name,
+                )
+                exits.callback(stop_process, proc)
+                sims[name] = match.group(1)
+            env = await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter,
+                dev_server_existing_path=str(temporal_cli_path()),
+                dev_server_extra_args=["--db-filename", str(root / "temporal.db")],
+                search_attributes=[CASE_STATUS_ATTR, RISK_GRADE_ATTR],
+                dev_server_log_level="error",
+            )
+            exits.push_async_callback(env.shutdown)
+            settings = Settings(
+                env="test", data_dir=root, registry_url=sims["registry"], sms_url=sims["sms"]
+            )
+            store = LocalDocumentStore(settings.documents_dir)
+            http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
+
+            facts = [new_facts() for _ in range(cases)]
+            documents = [
+                [(t, document_png(t, f, seed=i)) for i, t in enumerate(REQUIRED)] for f in facts
+            ]
+            for f in facts:
+                await insert_loan(sessions, f)
+            started = time.perf_counter()
+            await warm_ocr_cache(sessions, store, documents, settings.ocr_concurrency)
+            print(f"OCR cache warmed: {cases * 3} pages in {time.perf_counter() - started:.1f}s")
+
+            workers = build_workers(env.client, settings, sessions, http, Queue.ALL, exits)
+            workers.append(
+                Worker(
+                    env.client,
+                    task_queue=BARE_TASK_QUEUE,
+                    workflows=[BareWorkflow],
+                    activities=[bare_step],
+                )
+            )
+            for worker in workers:
+                await exits.enter_async_context(worker)
+
+            started = time.perf_counter()
+            counts = await asyncio.gather(
+                *(
+                    run_real_case(sessions, env.client, store, f, d)
+                    for f, d in zip(facts, documents, strict=True)
+                )
+            )
+            real_s = time.perf_counter() - started
+            activities = round(sum(counts) / len(counts))
+
+            started = time.perf_counter()
+            await asyncio.gather(*(run_bare_case(env.client, n, activities) for n in range(cases)))
+            bare_s = time.perf_counter() - started
+
+    real_rate, bare_rate = cases / real_s, cases / bare_s
+    print(f"cases: {cases}, activities per case: {activities} (real, from history)")
+    print(f"ReleaseCaseWorkflow: {real_rate:.2f} cases/s ({real_s:.1f}s)")
+    print(f"bare workflow:       {bare_rate:.2f} cases/s ({bare_s:.1f}s)")
+    print(f"ratio real/bare:     {real_rate / bare_rate:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=20)
+    asyncio.run(main(parser.parse_args().cases))

@@ -1,0 +1,186 @@
+"""The API as a real process (`jieya api`) over real HTTP, with a real worker
+on the Temporal dev server: what an operator's tool sees."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest_asyncio
+
+from kernel.procs import free_port
+from kernel.settings import Settings
+from models.enums import Role
+from models.operators import add_operator
+from tests.utils.factories import REQUIRED, document_png, loan_csv, new_facts, phone_for
+from tests.utils.processes import start_process, stop_process
+from workers.worker import Queue, build_workers
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def live(dev_env, database_url, sessions, registry_sim, sms_sim, data_dir):
+    port = free_port()
+    settings = Settings(
+        env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, api_port=port
+    )
+    tokens = {}
+    for name, role in (
+        ("h-alice", Role.OPERATOR),
+        ("h-bob", Role.SENIOR),
+        ("h-carol", Role.AUDITOR),
+        ("h-dave", Role.OPERATOR),
+    ):
+        tokens[name.removeprefix("h-")] = await add_operator(sessions, name, role)
+    env = {
+        "JIEYA_DATABASE_URL": database_url,
+        "JIEYA_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "JIEYA_DATA_DIR": str(data_dir),
+        "JIEYA_API_PORT": str(port),
+        "JIEYA_LOG_FORMAT": "json",
+    }
+    api_proc, _ = start_process(
+        [sys.executable, "-m", "workers.cli", "api"],
+        r"Uvicorn running|Application startup complete",
+        timeout=60,
+        env=env,
+        name="api",
+    )
+    async with AsyncExitStack() as exits:
+        exits.callback(stop_process, api_proc)
+        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
+        for worker in build_workers(dev_env.client, settings, sessions, http, Queue.ALL, exits):
+            await exits.enter_async_context(worker)
+        api = await exits.enter_async_context(
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60)
+        )
+        yield api, tokens
+
+
+def auth(tokens, who, **headers):
+    return {"Authorization": f"Bearer {tokens[who]}", **headers}
+
+
+def case_body(facts, **borrower):
+    return {
+        "loan_contract_no": facts.contract_no,
+        "borrower": {
+            "name": facts.name,
+            "id_number": facts.id_number,
+            "phone": phone_for(facts),
+            **borrower,
+        },
+        "vehicle": {"plate_no": facts.plate_no, "vin": facts.vin},
+    }
+
+
+def has_open_task(case) -> bool:
+    return case["status"] == "AWAITING_APPROVAL" and any(
+        t["state"] == "open" for t in case["tasks"]
+    )
+
+
+async def poll(api, tokens, case_id, predicate, timeout=120):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        case = (await api.get(f"/cases/{case_id}", headers=auth(tokens, "carol"))).json()
+        if predicate(case):
+            return case
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"case {case_id} stuck at {case['status']}/{case['step']}")
+
+
+async def test_a_case_from_opening_to_completed_over_http(live):
+    api, tokens = live
+    facts = new_facts()
+    imported = await api.post(
+        "/loans/import",
+        headers=auth(tokens, "bob"),
+        files={"file": ("l.csv", loan_csv(facts), "text/csv")},
+    )
+    assert imported.status_code == 200, imported.text
+    opened = await api.post(
+        "/cases",
+        headers=auth(tokens, "alice", **{"Idempotency-Key": facts.contract_no}),
+        json=case_body(facts),
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["case_id"]
+    again = await api.post(
+        "/cases",
+        headers=auth(tokens, "alice", **{"Idempotency-Key": facts.contract_no}),
+        json=case_body(facts),
+    )
+    assert again.json()["case_id"] == case_id
+    duplicate = await api.post("/cases", headers=auth(tokens, "alice"), json=case_body(facts))
+    assert duplicate.status_code == 409 and "already open" in duplicate.json()["error"]["message"]
+
+    early = await api.post(
+        f"/cases/{case_id}/decisions", headers=auth(tokens, "dave"), json={"decision": "approve"}
+    )
+    assert early.status_code == 409, early.text
+    for index, doc_type in enumerate(REQUIRED):
+        uploaded = await api.post(
+            f"/cases/{case_id}/documents",
+            headers=auth(tokens, "alice"),
+            data={"doc_type": doc_type.value},
+            files={"file": ("scan.png", document_png(doc_type, facts, index), "image/png")},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+
+    case = await poll(api, tokens, case_id, has_open_task)
+    tasks = (await api.get("/tasks", headers=auth(tokens, "dave"))).json()["data"]
+    assert any(t["case_id"] == case_id for t in tasks)
+    refused = await api.post(
+        f"/cases/{case_id}/decisions", headers=auth(tokens, "carol"), json={"decision": "approve"}
+    )
+    assert refused.status_code == 403
+    approvers = ["dave"] if case["risk"]["required_approvals"] == 1 else ["dave", "bob"]
+    for name in approvers:
+        await poll(
+            api,
+            tokens,
+            case_id,
+            lambda c: (
+                c["status"] == "AWAITING_APPROVAL" and any(t["state"] == "open" for t in c["tasks"])
+            ),
+        )
+        decided = await api.post(
+            f"/cases/{case_id}/decisions",
+            headers=auth(tokens, name),
+            json={"decision": "approve", "comment": "ok"},
+        )
+        assert decided.status_code == 200, decided.text
+    final = await poll(api, tokens, case_id, lambda c: c["status"] == "COMPLETED")
+    assert final["borrower"]["id_number"] != facts.id_number  # masked by default
+    history = (await api.get(f"/cases/{case_id}/history", headers=auth(tokens, "carol"))).json()[
+        "data"
+    ]
+    events = [e["event"] for e in history]
+    assert events[0] == "case.opened" and "status.completed" in events
+    assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
+
+
+async def test_bad_input_gets_a_clear_4xx(live):
+    api, tokens = live
+    facts = new_facts()
+    bad_id = await api.post(
+        "/cases",
+        headers=auth(tokens, "alice"),
+        json=case_body(facts, id_number="110105194912310021"),
+    )
+    assert bad_id.status_code == 422 and "id_number" in bad_id.text
+    missing = await api.post("/cases", headers=auth(tokens, "alice"), json={"borrower": {}})
+    assert missing.status_code == 422 and "loan_contract_no" in missing.text
+    unknown = await api.get("/cases/RC-NOSUCHCASE", headers=auth(tokens, "alice"))
+    assert unknown.status_code == 404 and unknown.json()["error"]["message"]
+    no_token = await api.get("/cases")
+    assert no_token.status_code == 401
+    not_an_image = await api.post(
+        "/cases/RC-NOSUCHCASE/documents",
+        headers=auth(tokens, "alice"),
+        data={"doc_type": "id_card"},
+        files={"file": ("x.png", b"GIF89a not really", "image/png")},
+    )
+    assert not_an_image.status_code in (404, 415)
