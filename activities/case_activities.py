@@ -24,6 +24,7 @@ from models.payloads import (
     RecordTransitionInput,
     RepaymentCheck,
     RiskResult,
+    TaskSlaInput,
 )
 from models.risk import RiskFacts, assess
 from models.tables import Case, Decision, HumanTask, OcrResult, RiskAssessment, utcnow
@@ -159,7 +160,7 @@ class CaseActivities:
     @activity.defn
     async def open_task(self, request: OpenTaskInput) -> OpenTask:
         """Create the human task (once, however often the activity retries)."""
-        task_id = f"{request.case_id}-{request.kind.value}-{request.round}"
+        task_id = request.task_id
         async with self._sessions() as session, session.begin():
             await session.exec(
                 insert(HumanTask)
@@ -183,7 +184,40 @@ class CaseActivities:
                 details={"task_id": task_id, "kind": request.kind.value},
                 event_key=f"{task_id}:opened",
             )
-        return OpenTask(task_id=task_id, kind=request.kind, round=request.round)
+        return OpenTask(
+            task_id=task_id, kind=request.kind, round=request.round, due_at=request.due_at
+        )
+
+    @activity.defn
+    async def mark_task_sla(self, request: TaskSlaInput) -> None:
+        """Record a reminder, or move an overdue task to the senior queue."""
+        escalation = request.stage == "escalation"
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            values = (
+                {"escalated_at": now, "queue": "senior"} if escalation else {"reminded_at": now}
+            )
+            await session.exec(
+                update(HumanTask)
+                .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
+                .values(**values)
+            )
+            if escalation:
+                await session.exec(
+                    update(Case).where(Case.case_id == request.case_id).values(sla_breached=True)
+                )
+            await append_event(
+                session,
+                stream=request.case_id,
+                event=f"task.{'escalated' if escalation else 'reminded'}",
+                actor="sla",
+                details={
+                    "task_id": request.task_id,
+                    "kind": request.kind.value,
+                    "due_at": request.due_at.isoformat(),
+                },
+                event_key=f"{request.task_id}:{request.stage}",
+            )
 
     @activity.defn
     async def close_task(self, request: CloseTaskInput) -> None:

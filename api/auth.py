@@ -1,4 +1,5 @@
-"""Bearer tokens checked against `Operator.token_hash`, and the role gates."""
+"""Role gates: which roles may do what. Who the caller is, and which branch's
+cases they see, is settled in `api.deps` (`CurrentOperator`, `case_scope`)."""
 
 from __future__ import annotations
 
@@ -6,46 +7,22 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
-from api.deps import SessionDep
+from api.deps import CurrentOperator
 from api.errors import ApiError
 from models.enums import Role
-from models.tables import Operator, utcnow
-from models.tokens import hash_token
+from models.tables import Operator
+from workflows.decisions import SENIOR_ROLES
 
-_bearer = HTTPBearer(auto_error=False, description="an operator token from `jieya operator add`")
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
-
-
-async def current_operator(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Operator:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    token_hash = hash_token(credentials.credentials.strip())
-    operator = (
-        await session.exec(select(Operator).where(Operator.token_hash == token_hash))
-    ).scalar_one_or_none()
-    if operator is None:
-        raise _unauthorized("unknown token")
-    if operator.revoked_at is not None:
-        raise _unauthorized(f"the token of {operator.name} has been revoked")
-    if operator.expires_at is not None and operator.expires_at <= utcnow():
-        expired = f"{operator.expires_at:%Y-%m-%d %H:%M} UTC"
-        raise _unauthorized(f"the token of {operator.name} expired at {expired}")
-    if operator.role not in {r.value for r in Role}:
-        raise ApiError(403, "forbidden", f"operator {operator.name} has no valid role")
-    return operator
-
-
-CurrentOperator = Annotated[Operator, Depends(current_operator)]
+__all__ = [
+    "CurrentOperator",
+    "DeciderOperator",
+    "LedgerOperator",
+    "PII_READERS",
+    "SeniorOperator",
+    "WriterOperator",
+    "require_roles",
+]
 
 
 def require_roles(*roles: Role, action: str) -> Callable[[Operator], Coroutine[Any, Any, Operator]]:
@@ -62,10 +39,15 @@ def require_roles(*roles: Role, action: str) -> Callable[[Operator], Coroutine[A
 
 _WRITERS = tuple(r for r in Role if r != Role.AUDITOR)
 _DECIDERS = tuple(r for r in Role if r.may_decide)
+# Who may read a borrower's full ID and phone numbers (each read is audited).
+PII_READERS = (Role.SENIOR, Role.ADMIN, Role.AUDITOR)
 
 # Auditors read everything and change nothing.
 WriterOperator = Annotated[Operator, Depends(require_roles(*_WRITERS, action="change cases"))]
 DeciderOperator = Annotated[Operator, Depends(require_roles(*_DECIDERS, action="decide cases"))]
+SeniorOperator = Annotated[
+    Operator, Depends(require_roles(*SENIOR_ROLES, action="hand tasks to other people"))
+]
 LedgerOperator = Annotated[
     Operator, Depends(require_roles(Role.SENIOR, Role.ADMIN, action="import the loan ledger"))
 ]

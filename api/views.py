@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from kernel.logging import get_logger
-from models.enums import CaseStatus, DocType, RiskGrade
+from models.enums import CaseStatus, DocType, RiskGrade, Role
 from models.payloads import CaseState
 from models.tables import Case, Decision, Document, HumanTask, OcrResult, RiskAssessment
 from workflows.client import case_handle
@@ -24,15 +26,53 @@ LIVE_QUERY_TIMEOUT = timedelta(seconds=2)
 
 
 def mask_id_number(value: str) -> str:
+    """First 6 and last 4 characters: `110101********1234`."""
     if len(value) <= 10:
         return "*" * len(value)
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
 def mask_phone(value: str) -> str:
+    """First 3 and last 4 digits: `138****5678`."""
     if len(value) < 8:
         return "*" * len(value)
     return value[:3] + "****" + value[-4:]
+
+
+# ID and mobile numbers inside free text (risk reasons quote what a document says, and
+# OCR misreads some characters): 18 characters opening with a 6-digit region code, the
+# old 15-digit form, or a mainland mobile number, each standing alone.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:\d{6}[0-9A-Za-z]{11}[0-9Xx]|\d{15})(?![0-9A-Za-z])")
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+_ID_KEYS = frozenset({"id_number", "borrower_id_number"})
+_PHONE_KEYS = frozenset({"phone", "borrower_phone"})
+
+
+def mask_text(text: str) -> str:
+    text = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+
+
+def masked(value: Any, key: str | None = None) -> Any:
+    """`value` with every ID and phone number masked: by key where the data names
+    the field (`id_number`, OCR readings, mismatches), by shape in free text."""
+    if isinstance(value, str):
+        if key in _ID_KEYS:
+            return mask_id_number(value)
+        if key in _PHONE_KEYS:
+            return mask_phone(value)
+        return mask_text(value)
+    if isinstance(value, list):
+        return [masked(item, key) for item in value]
+    if isinstance(value, dict):
+        # An OCR reading `{"value": ...}` under `id_number`, or a mismatch naming its field.
+        field = value.get("field") if isinstance(value.get("field"), str) else None
+        inner = key if key in _ID_KEYS | _PHONE_KEYS else field
+        return {
+            k: masked(v, inner if k in ("value", "ocr_value", "expected") and inner else k)
+            for k, v in value.items()
+        }
+    return value
 
 
 class ErrorDetail(BaseModel):
@@ -111,8 +151,12 @@ class TaskPublic(BaseModel):
     kind: str
     state: str
     round: int
+    # `operator`, or `senior` once the task passed its deadline and was escalated.
+    queue: str
     assignee: str | None
+    claimed_at: datetime | None
     due_at: datetime | None
+    escalated_at: datetime | None
     created_at: datetime
     closed_at: datetime | None
     details: dict
@@ -121,6 +165,12 @@ class TaskPublic(BaseModel):
 class TasksPublic(BaseModel):
     data: list[TaskPublic]
     count: int
+
+
+class MePublic(BaseModel):
+    name: str
+    role: Role
+    branch: str
 
 
 class DecisionPublic(BaseModel):
@@ -141,6 +191,8 @@ class CaseSummary(BaseModel):
     vehicle: VehiclePublic
     risk_grade: RiskGrade | None
     branch: str
+    assignee: str | None
+    sla_breached: bool
     opened_by: str
     created_at: datetime
     updated_at: datetime
@@ -148,7 +200,10 @@ class CaseSummary(BaseModel):
 
 class CasesPublic(BaseModel):
     data: list[CaseSummary]
+    # How many cases match the filters, over all pages.
     count: int
+    # Pass as `cursor` for the next page; null on the last one.
+    next_cursor: str | None = None
 
 
 class CasePublic(CaseSummary):
@@ -188,7 +243,11 @@ class Health(BaseModel):
     temporal: bool
 
 
-def case_summary(case: Case) -> CaseSummary:
+def case_summary(case: Case, reveal: bool = False) -> CaseSummary:
+    """The case row as clients see it; ID and phone masked unless `reveal`."""
+    id_number, phone = case.borrower_id_number, case.borrower_phone
+    if not reveal:
+        id_number, phone = mask_id_number(id_number), mask_phone(phone)
     return CaseSummary(
         case_id=case.case_id,
         status=CaseStatus(case.status),
@@ -196,20 +255,24 @@ def case_summary(case: Case) -> CaseSummary:
         loan_contract_no=case.loan_contract_no,
         borrower=BorrowerPublic(
             name=case.borrower_name,
-            id_number=mask_id_number(case.borrower_id_number),
-            phone=mask_phone(case.borrower_phone),
+            id_number=id_number,
+            phone=phone,
         ),
         vehicle=VehiclePublic(plate_no=case.plate_no, vin=case.vin),
         risk_grade=RiskGrade(case.risk_grade) if case.risk_grade else None,
         branch=case.branch,
+        assignee=case.assignee,
+        sla_breached=case.sla_breached,
         opened_by=case.opened_by,
         created_at=case.created_at,
         updated_at=case.updated_at,
     )
 
 
-def task_view(task: HumanTask) -> TaskPublic:
-    return TaskPublic.model_validate(task, from_attributes=True)
+def task_view(task: HumanTask, reveal: bool = False) -> TaskPublic:
+    view = TaskPublic.model_validate(task, from_attributes=True)
+    # Details quote the risk reasons, which may quote an ID number.
+    return view if reveal else view.model_copy(update={"details": masked(view.details)})
 
 
 async def live_state(client: Client | None, case_id: str) -> CaseState | None:
@@ -226,8 +289,11 @@ async def live_state(client: Client | None, case_id: str) -> CaseState | None:
         return None
 
 
-async def case_view(session: AsyncSession, case: Case, client: Client | None) -> CasePublic:
-    """Everything about one case: the row, its documents with OCR, tasks, decisions, live state."""
+async def case_view(
+    session: AsyncSession, case: Case, client: Client | None, reveal: bool = False
+) -> CasePublic:
+    """Everything about one case: the row, its documents with OCR, tasks, decisions, live
+    state; every ID and phone number in it masked unless `reveal`."""
     live = asyncio.ensure_future(live_state(client, case.case_id))
     try:
         risk = (
@@ -260,16 +326,18 @@ async def case_view(session: AsyncSession, case: Case, client: Client | None) ->
                 .order_by(Decision.created_at, Decision.id)
             )
         ).scalars()
-        return CasePublic(
-            **dict(case_summary(case)),
+        view = CasePublic(
+            **dict(case_summary(case, reveal=True)),
             risk=RiskPublic.model_validate(risk, from_attributes=True) if risk else None,
             documents=[_document_view(doc, ocr) for doc, ocr in documents],
-            tasks=[task_view(task) for task in tasks],
+            tasks=[task_view(task, reveal=True) for task in tasks],
             approvals=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
             live=await live,
         )
     finally:
         live.cancel()
+    # Masked as a whole: OCR readings, mismatches, risk reasons and comments all quote numbers.
+    return view if reveal else CasePublic.model_validate(masked(view.model_dump()))
 
 
 def _document_view(doc: Document, ocr: OcrResult | None) -> DocumentPublic:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     smtp_port: int = 0
     mail_log_port: int = 0
     mail_from: str = "noreply@jieya.local"
+    operators_alert_email: str = "operators@jieya.local"
+    seniors_alert_email: str = "senior-queue@jieya.local"
     lender_name: str = "华夏汽车金融有限公司"
     max_upload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"

@@ -25,3 +25,15 @@ def render_message(milestone: Milestone, case_id: str, detail: str = "") -> tupl
     """Returns (subject, text)."""
     text = _TEXTS[milestone].format(case_id=case_id, detail=detail or "—")
     return _SUBJECTS[milestone], text
+
+
+def render_staff_alert(alert) -> tuple[str, str]:
+    """Subject and text of a reminder or escalation e-mail to the operators' queues."""
+    due = alert.due_at.strftime("%Y-%m-%d %H:%M UTC")
+    if alert.stage == "escalation":
+        subject = f"[jieya] 已超时升级 {alert.case_id} {alert.kind.value}"
+        text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）已超过处理时限 {due}，已升级至高级审核队列。"
+    else:
+        subject = f"[jieya] 即将超时 {alert.case_id} {alert.kind.value}"
+        text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）将于 {due} 到期，请尽快处理。"
+    return subject, text

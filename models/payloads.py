@@ -30,6 +30,19 @@ class CaseTimings(BaseModel):
     registry_poll_first: timedelta = timedelta(seconds=2)
     registry_poll_max: timedelta = timedelta(minutes=2)
     registry_callback_url: str | None = None
+    # How long a human task may wait; a reminder goes out at REMINDER_AT of it
+    # and the task is escalated to the senior queue at the deadline.
+    task_sla: dict[TaskKind, timedelta] = Field(
+        default_factory=lambda: {
+            TaskKind.DOCUMENT_REVIEW: timedelta(hours=8),
+            TaskKind.APPROVAL: timedelta(hours=24),
+            TaskKind.SECOND_APPROVAL: timedelta(hours=24),
+            TaskKind.REGISTRY_FOLLOW_UP: timedelta(hours=48),
+        }
+    )
+
+    def sla_for(self, kind: TaskKind) -> timedelta:
+        return self.task_sla.get(kind, timedelta(hours=24))
 
 
 class ReleaseCaseInput(BaseModel):
@@ -101,6 +114,8 @@ class OpenTask(BaseModel):
     task_id: str
     kind: TaskKind
     round: int
+    due_at: datetime | None = None
+    escalated: bool = False
 
 
 class CaseState(BaseModel):
@@ -156,10 +171,19 @@ class AssessRiskInput(BaseModel):
 
 class OpenTaskInput(BaseModel):
     case_id: str
+    task_id: str
     kind: TaskKind
     round: int
     details: dict = Field(default_factory=dict)
     due_at: datetime | None = None
+
+
+class TaskSlaInput(BaseModel):
+    case_id: str
+    task_id: str
+    kind: TaskKind
+    stage: str  # "reminder" or "escalation"
+    due_at: datetime
 
 
 class CloseTaskInput(BaseModel):

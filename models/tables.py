@@ -85,6 +85,14 @@ class Case(SQLModel, table=True):
             postgresql_where=text(f"status IN ({_OPEN_STATUS_SQL})"),
         ),
         Index("ix_cases_status_created", "status", "created_at"),
+        Index("ix_cases_branch_created", "branch", "created_at", "case_id"),
+        Index("ix_cases_created_case", "created_at", "case_id"),
+        # Text search on contract number, plate and name stays fast at 100k+ cases.
+        Index(
+            "ix_cases_search_trgm",
+            text("(loan_contract_no || ' ' || plate_no || ' ' || borrower_name) gin_trgm_ops"),
+            postgresql_using="gin",
+        ),
     )
 
     case_id: str = Field(primary_key=True, max_length=32)
@@ -101,6 +109,11 @@ class Case(SQLModel, table=True):
     step: str = Field(max_length=64)
     risk_grade: str | None = Field(default=None, max_length=8, index=True)
     branch: str = Field(default="HQ", max_length=32, index=True)
+    # Denormalised from the open task so the inbox filters need no join.
+    assignee: str | None = Field(default=None, max_length=64, index=True)
+    sla_breached: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": text("false")}
+    )
     opened_by: str = Field(max_length=64)
     created_at: datetime = _timestamp(index=True)
     updated_at: datetime = _timestamp()
@@ -182,19 +195,23 @@ class RiskAssessment(SQLModel, table=True):
 
 class HumanTask(SQLModel, table=True):
     __tablename__ = "human_tasks"
-    __table_args__ = (
-        UniqueConstraint("case_id", "kind", "round", name="uq_human_tasks_case_kind_round"),
-        Index("ix_human_tasks_state_kind", "state", "kind"),
-    )
+    __table_args__ = (Index("ix_human_tasks_state_kind", "state", "kind"),)
 
     task_id: str = Field(primary_key=True, max_length=48)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     kind: str = Field(max_length=32)
     state: str = Field(max_length=16)
     round: int = 1
+    # Which queue may take it: `operator`, or `senior` once escalated.
+    queue: str = Field(
+        default="operator", max_length=16, sa_column_kwargs={"server_default": "operator"}
+    )
     assignee: str | None = Field(default=None, max_length=64, index=True)
+    claimed_at: datetime | None = _timestamp(nullable=True)
     details: dict = _json()
-    due_at: datetime | None = _timestamp(nullable=True)
+    due_at: datetime | None = _timestamp(nullable=True, index=True)
+    reminded_at: datetime | None = _timestamp(nullable=True)
+    escalated_at: datetime | None = _timestamp(nullable=True)
     created_at: datetime = _timestamp()
     closed_at: datetime | None = _timestamp(nullable=True)
 
@@ -243,6 +260,21 @@ class Notification(SQLModel, table=True):
     provider_ref: str | None = Field(default=None, max_length=96)
     created_at: datetime = _timestamp()
     sent_at: datetime | None = _timestamp(nullable=True)
+
+
+class CaseHistory(SQLModel, table=True):
+    """A closed case's Temporal history, kept after the namespace's retention drops it."""
+
+    __tablename__ = "case_histories"
+
+    case_id: str = Field(primary_key=True, max_length=32)
+    run_id: str = Field(primary_key=True, max_length=64)
+    workflow_type: str = Field(max_length=64)
+    status: str = Field(max_length=24)
+    events: int
+    history: dict = _json()
+    closed_at: datetime | None = _timestamp(nullable=True, index=True)
+    archived_at: datetime = _timestamp()
 
 
 class AuditEvent(SQLModel, table=True):

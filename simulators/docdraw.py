@@ -115,6 +115,25 @@ def stamp_seal(page: Page, centre: tuple[int, int], radius: int, ring_text: str)
     page.draw = ImageDraw.Draw(page.image)
 
 
+def guilloche(page: Page, rng: random.Random) -> None:
+    """Faint interlaced waves, like the security print of state-issued forms."""
+    width, height = page.size
+    colour = tuple(rng.randint(150, 215) for _ in range(3))
+    layer = Image.new("RGB", page.size, (255, 255, 255))
+    draw = ImageDraw.Draw(layer)
+    period, amplitude = rng.uniform(60, 140), rng.uniform(8, 25)
+    for offset in range(-height, height, rng.randint(14, 24)):
+        points = [
+            (x, offset + x * 0.35 + amplitude * math.sin(x / period * 2 * math.pi))
+            for x in range(0, width + 8, 8)
+        ]
+        draw.line(points, fill=colour, width=1)
+    # Lighten the waves towards the paper so they stay background, not print.
+    layer = Image.blend(layer, Image.new("RGB", page.size, (255, 255, 255)), 0.45)
+    page.image = ImageChops.multiply(page.image, layer)
+    page.draw = ImageDraw.Draw(page.image)
+
+
 def rotate(image: Image.Image, degrees: float) -> Image.Image:
     corner = image.getpixel((2, 2))
     return image.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=corner)

@@ -23,9 +23,13 @@ class Style:
     size: int = 30  # font size of values, px
     colon: str = "："  # "：", ":" or "" (then a gap separates label and value)
     line_gap: float = 1.9  # line pitch in font sizes
+    spaced: bool = False  # letter-space two-character labels
 
 
 def _label_text(label: str, style: Style) -> str:
+    # Two-character labels are often letter-spaced on printed forms (姓　名).
+    if style.spaced and len(label) == 2:
+        label = label[0] + "\u3000" + label[1]
     return label + style.colon if style.colon else label
 
 
@@ -65,30 +69,50 @@ def pairs(page: Page, items: list[Item], top: int, left: int, style: Style) -> i
     return y + (pitch if slot else 0)
 
 
+def _fit(page: Page, text: str, size: int, room: int, smallest: int = 16) -> int:
+    """The largest font size up to ``size`` at which ``text`` fits in ``room`` px."""
+    while size > smallest and page.width_of(text, size) > room:
+        size -= 1
+    return size
+
+
 def grid(page: Page, items: list[Item], top: int, left: int, style: Style, per_row: int = 2) -> int:
-    """A bordered table: label cell, value cell, per_row pairs per row."""
+    """A bordered table of label and value cells, ``per_row`` pairs a row; a pair
+    too long for its share of the row gets the whole row, as real forms do."""
     width = page.size[0] - 2 * left
-    label_width = max(page.width_of(item.label, style.size - 4) for item in items) + style.size
+    pad = style.size // 3
     pair_width = width // per_row
+    label_width = min(
+        max(page.width_of(item.label, style.size - 4) for item in items) + 2 * pad,
+        pair_width * 9 // 20,
+    )
     row_height = round(style.size * 2.1)
-    y = top
-    for i in range(0, len(items), per_row):
-        for j, item in enumerate(items[i : i + per_row]):
-            x = left + j * pair_width
-            value_width = pair_width - label_width
-            page.rect((x, y, x + label_width, y + row_height))
-            page.rect((x + label_width, y, x + label_width + value_width, y + row_height))
-            middle = y + row_height // 2
-            page.text((x + style.size // 3, middle), item.label, style.size - 4, LABEL_GREY,
-                      anchor="lm")  # fmt: skip
-            # Shrink a long value to its cell rather than run over the border.
-            size = style.size
-            while size > 14 and page.width_of(item.value, size) > value_width - style.size // 2:
-                size -= 1
-            page.text((x + label_width + style.size // 3, middle), item.value, size,
-                      key=item.key, anchor="lm")  # fmt: skip
-        y += row_height
-    return y
+
+    def cell(item: Item, x: int, y: int, span: int) -> None:
+        value_width = span - label_width
+        page.rect((x, y, x + label_width, y + row_height))
+        page.rect((x + label_width, y, x + span, y + row_height))
+        middle = y + row_height // 2
+        label_size = _fit(page, item.label, style.size - 4, label_width - 2 * pad)
+        page.text((x + pad, middle), item.label, label_size, LABEL_GREY, anchor="lm")
+        size = _fit(page, item.value, style.size, value_width - 2 * pad)
+        page.text((x + label_width + pad, middle), item.value, size, key=item.key, anchor="lm")
+
+    def fits(item: Item) -> bool:
+        return page.width_of(item.value, 18) <= pair_width - label_width - 2 * pad
+
+    y, slot = top, 0
+    for item in items:
+        if per_row > 1 and not fits(item):
+            y, slot = (y + row_height, 0) if slot else (y, 0)
+            cell(item, left, y, width)
+            y += row_height
+            continue
+        cell(item, left + slot * pair_width, y, pair_width)
+        slot += 1
+        if slot == per_row:
+            y, slot = y + row_height, 0
+    return y + (row_height if slot else 0)
 
 
 def stacked(page: Page, items: list[Item], top: int, left: int, style: Style) -> int:

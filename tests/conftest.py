@@ -88,6 +88,19 @@ def sms_sim() -> Iterator[str]:
     stop_process(proc)
 
 
+@pytest.fixture(scope="session")
+def mail_sim() -> Iterator[tuple[str, int, str]]:
+    """(smtp host, smtp port, HTTP log URL) of the mail sink."""
+    proc, match = start_process(
+        [sys.executable, "-m", "simulators.mail", "--smtp-port", "0", "--http-port", "0"],
+        r"LISTENING smtp=(\S+):(\d+) http=(\S+)",
+        timeout=30,
+        name="mail",
+    )
+    yield match.group(1), int(match.group(2)), match.group(3)
+    stop_process(proc)
+
+
 async def register_search_attributes(env: WorkflowEnvironment) -> None:
     # The time-skipping server knows no custom attribute until told; an
     # unregistered upsert would fail the workflow task and hang the test.
@@ -101,8 +114,10 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
     )
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server per test module: workflows one module leaves
+    running (API tests run no worker) must not stall another module's clock."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server_path()),

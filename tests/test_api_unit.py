@@ -89,7 +89,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return body["error"]["message"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def tokens(sessions) -> dict[str, str]:
     people = {
         "alice": Role.OPERATOR,
@@ -111,8 +111,10 @@ async def tokens(sessions) -> dict[str, str]:
     return tokens
 
 
-@pytest.fixture(scope="session")
-async def api(sessions, database_url, time_env, tmp_path_factory) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(scope="module")
+async def api(
+    sessions, database_url, time_env, tmp_path_factory
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         env="test",
         database_url=database_url,

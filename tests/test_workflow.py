@@ -38,9 +38,16 @@ RESULT_TIMEOUT = 120
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(time_env, sessions, registry_sim, sms_sim, data_dir):
+async def stack(time_env, sessions, registry_sim, sms_sim, mail_sim, data_dir):
+    smtp_host, smtp_port, mail_log = mail_sim
     settings = Settings(
-        env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, ocr_concurrency=2
+        env="test",
+        data_dir=data_dir,
+        registry_url=registry_sim,
+        sms_url=sms_sim,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        ocr_concurrency=2,
     )
     async with AsyncExitStack() as exits:
         http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
@@ -53,6 +60,8 @@ async def stack(time_env, sessions, registry_sim, sms_sim, data_dir):
             http=http,
             registry=registry_sim,
             sms=sms_sim,
+            mail_log=mail_log,
+            env=time_env,
         )
 
 
@@ -91,10 +100,14 @@ async def test_happy_path_reaches_completed_with_one_deregistration(stack):
     await upload_all(stack.sessions, stack.store, handle, facts)
 
     state = await ready_for(handle, TaskKind.APPROVAL)
-    assert state.risk.grade == RiskGrade.LOW, state.risk.reasons
     await asyncio.wait_for(
         handle.execute_update(ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE)), 30
     )
+    if state.risk.required_approvals == 2:
+        await ready_for(handle, TaskKind.SECOND_APPROVAL)
+        await handle.execute_update(
+            ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE, "bob", Role.SENIOR)
+        )
     final = await result_of(handle)
 
     assert final.status == CaseStatus.COMPLETED
@@ -169,8 +182,13 @@ async def test_request_documents_loops_back_until_they_are_in(stack):
         DocType.ID_CARD,
         document_png(DocType.ID_CARD, facts, seed=9),
     )
-    await ready_for(handle, TaskKind.APPROVAL)
+    state = await ready_for(handle, TaskKind.APPROVAL)
     await handle.execute_update(ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE))
+    if state.risk.required_approvals == 2:
+        await ready_for(handle, TaskKind.SECOND_APPROVAL)
+        await handle.execute_update(
+            ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE, "bob", Role.SENIOR)
+        )
     assert (await result_of(handle)).status == CaseStatus.COMPLETED
     texts = await sms_to(stack, phone_for(facts))
     assert any("身份证" in t and "补充" in t for t in texts)
@@ -180,7 +198,8 @@ async def test_request_documents_loops_back_until_they_are_in(stack):
             .scalars()
             .all()
         )
-    assert sorted(t.round for t in tasks) == [1, 2]
+    approvals = [t.round for t in tasks if t.kind == TaskKind.APPROVAL]
+    assert sorted(approvals) == [1, 2]
 
 
 async def test_documents_never_arriving_cancel_the_case_after_14_days(stack):
@@ -223,3 +242,57 @@ async def test_validator_refuses_bad_decisions_and_four_eyes_needs_a_senior(stac
     )
     final = await result_of(handle)
     assert final.status == CaseStatus.COMPLETED and final.approvals == ["dave", "bob"]
+
+
+async def test_opener_may_not_approve_their_own_case(stack):
+    facts = new_facts(seed=108)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts, opened_by="alice")
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    await ready_for(handle, TaskKind.APPROVAL)
+    assert await _refusal(handle, decision(DecisionKind.APPROVE, "alice")) == FOUR_EYES
+    await handle.execute_update(ReleaseCaseWorkflow.decide, decision(DecisionKind.REJECT, "alice"))
+    assert (await result_of(handle)).status == CaseStatus.REJECTED  # a reject by the opener ends it
+
+
+async def test_an_approval_left_past_its_sla_is_reminded_then_escalated(stack):
+    facts = new_facts(seed=109)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload_all(stack.sessions, stack.store, handle, facts)
+    state = await ready_for(handle, TaskKind.APPROVAL)
+    task_id = state.open_task.task_id
+
+    await stack.env.sleep(timedelta(hours=19))  # past 75 % of the 24 h SLA
+    reminded = await _task_when(stack, task_id, lambda t: t.reminded_at is not None)
+    assert reminded.escalated_at is None and reminded.queue == "operator"
+    await stack.env.sleep(timedelta(hours=6))  # past the deadline
+    escalated = await _task_when(stack, task_id, lambda t: t.escalated_at is not None)
+    assert escalated.queue == "senior"
+    assert (await case_row(stack, handle.id)).sla_breached
+
+    mails = (await stack.http.get(f"{stack.mail_log}/_sim/log")).json()
+    subjects = [m["subject"] for m in mails if handle.id in m["subject"]]
+    assert any("即将超时" in s for s in subjects) and any("升级" in s for s in subjects)
+    # Escalated: only the senior queue may decide now.
+    assert await _refusal(handle, decision(DecisionKind.APPROVE)) == FORBIDDEN
+    await handle.execute_update(
+        ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE, "bob", Role.SENIOR)
+    )
+    if state.risk.required_approvals == 2:
+        await ready_for(handle, TaskKind.SECOND_APPROVAL)
+        await handle.execute_update(
+            ReleaseCaseWorkflow.decide, decision(DecisionKind.APPROVE, "root", Role.ADMIN)
+        )
+    assert (await result_of(handle)).status == CaseStatus.COMPLETED
+
+
+async def _task_when(stack, task_id, predicate, timeout=30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        async with stack.sessions() as session:
+            task = await session.get(HumanTask, task_id)
+        if task is not None and predicate(task):
+            return task
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"task {task_id} never reached the expected state: {task}")

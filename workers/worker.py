@@ -19,7 +19,7 @@ from activities.adapters.registry import RegistryClient
 from activities.adapters.sms import SmsGateway
 from activities.adapters.storage import LocalDocumentStore
 from activities.case_activities import CaseActivities
-from activities.notification_activities import NotificationActivities
+from activities.notification_activities import NotificationActivities, StaffAddresses
 from activities.registry_activities import RegistryActivities
 from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.logging import get_logger
@@ -52,7 +52,12 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
     )
     cases = CaseActivities(sessions, ledger)
     registry = RegistryActivities(sessions, ledger, RegistryClient(http, settings.registry_url))
-    notifications = NotificationActivities(sessions, SmsGateway(http, settings.sms_url), mailer)
+    notifications = NotificationActivities(
+        sessions,
+        SmsGateway(http, settings.sms_url),
+        mailer,
+        StaffAddresses(settings.operators_alert_email, settings.seniors_alert_email),
+    )
     return [
         cases.record_transition,
         cases.verify_repayment,
@@ -60,9 +65,11 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
         cases.open_task,
         cases.close_task,
         cases.record_decision,
+        cases.mark_task_sla,
         registry.submit_deregistration,
         registry.check_deregistration,
         notifications.notify_customer,
+        notifications.notify_staff,
     ]
 
 

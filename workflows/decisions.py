@@ -16,6 +16,7 @@ FOUR_EYES = "FourEyes"
 DUPLICATE = "DuplicateDecision"
 
 SENIOR_ROLES = (Role.SENIOR, Role.ADMIN)
+APPROVALS = (TaskKind.APPROVAL, TaskKind.SECOND_APPROVAL)
 
 
 class DecisionRefused(ApplicationError):
@@ -30,6 +31,7 @@ class DecisionRules:
     approvals: list[str]
     pending: bool
     seen_requests: set[str]
+    opened_by: str = ""
 
     def check(self, request: DecisionRequest) -> None:
         if not request.role.may_decide:
@@ -42,6 +44,15 @@ class DecisionRules:
             )
         if self.pending:
             raise DecisionRefused(WRONG_STATE, "a decision on this task is already being processed")
+        if self.task.escalated and request.role not in SENIOR_ROLES:
+            raise DecisionRefused(
+                FORBIDDEN, "this task passed its deadline and was escalated to the senior queue"
+            )
+        approving = request.decision == DecisionKind.APPROVE and self.task.kind in APPROVALS
+        if approving and request.actor == self.opened_by:
+            raise DecisionRefused(
+                FOUR_EYES, f"{request.actor} opened this case and may not approve it"
+            )
         if self.task.kind == TaskKind.SECOND_APPROVAL and request.decision == DecisionKind.APPROVE:
             if request.role not in SENIOR_ROLES:
                 raise DecisionRefused(FOUR_EYES, "the second approval must come from a senior")

@@ -6,7 +6,7 @@ mirrored into PostgreSQL through activities so people can search and audit."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewDocumentInput,
         RiskResult,
         SubmitDeregistrationInput,
+        TaskSlaInput,
     )
     from workflows.decisions import DecisionRefused, DecisionRules
     from workflows.policies import DB_ACTIVITY, EXTERNAL_ACTIVITY, OCR_ACTIVITY
@@ -70,6 +71,8 @@ class ReleaseCaseWorkflow:
         self._registry_result: RegistryResult | None = None
         self._registry_key: str | None = None
         self._rejection = ""
+        self._opened_by = ""
+        self._task_seq = 0
         self._event_seq = 0
         self._timings = CaseTimings()
 
@@ -78,6 +81,7 @@ class ReleaseCaseWorkflow:
     @workflow.run
     async def run(self, case: ReleaseCaseInput) -> CaseState:
         self._case_id = case.case_id
+        self._opened_by = case.opened_by
         self._timings = case.timings
         await self._notify(Milestone.RECEIVED)
         outcome = await self._run_rounds()
@@ -242,13 +246,22 @@ class ReleaseCaseWorkflow:
     async def _ask(self, kind: TaskKind, details: dict) -> DecisionKind:
         """Open a human task and wait for the decision on it."""
         await self._enter(CaseStatus.AWAITING_APPROVAL, f"awaiting_{kind.value}")
+        self._task_seq += 1
+        opened = workflow.now()
+        self._decision = None
         self._task = await workflow.execute_activity_method(
             CaseActivities.open_task,
-            OpenTaskInput(case_id=self._case_id, kind=kind, round=self._round, details=details),
+            OpenTaskInput(
+                case_id=self._case_id,
+                task_id=f"{self._case_id}-{self._task_seq}-{kind.value}",
+                kind=kind,
+                round=self._round,
+                details=details,
+                due_at=opened + self._timings.sla_for(kind),
+            ),
             **DB_ACTIVITY,
         )
-        self._decision = None
-        await workflow.wait_condition(lambda: self._decision is not None)
+        await self._await_decision(opened, self._timings.sla_for(kind))
         decision, task = self._decision, self._task
         self._decision, self._task = None, None
         await workflow.execute_activity_method(
@@ -262,6 +275,39 @@ class ReleaseCaseWorkflow:
         if decision.decision == DecisionKind.REJECT:
             self._rejection = decision.comment or "rejected by an operator"
         return decision.decision
+
+    async def _await_decision(self, opened: datetime, sla: timedelta) -> None:
+        """Wait for the decision; remind at 75 % of the SLA, escalate at 100 %."""
+        for stage, fraction in (("reminder", REMINDER_AT), ("escalation", 1.0)):
+            remaining = opened + sla * fraction - workflow.now()
+            if remaining > timedelta(0):
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._decision is not None, timeout=remaining
+                    )
+                    return
+                except TimeoutError:
+                    pass
+            if self._decision is not None:
+                return
+            await self._sla_stage(stage)
+        await workflow.wait_condition(lambda: self._decision is not None)
+
+    async def _sla_stage(self, stage: str) -> None:
+        task = self._task
+        alert = TaskSlaInput(
+            case_id=self._case_id,
+            task_id=task.task_id,
+            kind=task.kind,
+            stage=stage,
+            due_at=task.due_at,
+        )
+        await workflow.execute_activity_method(CaseActivities.mark_task_sla, alert, **DB_ACTIVITY)
+        if stage == "escalation":
+            self._task = task.model_copy(update={"escalated": True})
+        await workflow.execute_activity_method(
+            NotificationActivities.notify_staff, alert, **EXTERNAL_ACTIVITY
+        )
 
     async def _reject_by_decision(self) -> CaseStatus:
         reason = self._rejection
@@ -326,6 +372,7 @@ class ReleaseCaseWorkflow:
             task=self._task,
             approvals=self._approvals,
             pending=self._decision is not None,
+            opened_by=self._opened_by,
             seen_requests=self._seen_requests,
         )
 
@@ -408,6 +455,7 @@ class ReleaseCaseWorkflow:
 
 
 APPROVAL_KINDS = (TaskKind.APPROVAL, TaskKind.SECOND_APPROVAL)
+REMINDER_AT = 0.75
 
 DOC_LABELS = {
     DocType.SETTLEMENT_CERTIFICATE: "结清证明",

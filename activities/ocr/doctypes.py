@@ -16,7 +16,7 @@ from models.enums import DocType
 # Labels shared by several documents.
 _NAME = ("姓名",)
 _ID = ("公民身份号码", "身份证号码", "身份证号", "身份证件号码", "证件号码", "身份证明号码")
-_PLATE = ("号牌号码", "车牌号码", "车牌号", "机动车号牌号码", "车辆号牌")
+_PLATE = ("号牌号码", "车牌号码", "车牌号", "机动车号牌号码", "车辆号牌", "车牌")
 _VIN = (
     "车辆识别代号/车架号", "车辆识别代号(车架号)", "车架号(VIN)", "车辆识别代号(VIN)",
     "车辆识别代号", "车辆识别代码", "车辆识别号", "车架号码", "车架号", "VIN码", "VIN",
@@ -48,6 +48,42 @@ class DocLayout:
     @property
     def keys(self) -> tuple[str, ...]:
         return self.required + self.optional
+
+    def keys_for(self, label: str) -> tuple[str, ...]:
+        """The fields a label names: listed labels first, then keyword rules."""
+        if label in self.labels:
+            return self.labels[label]
+        return guess_keys(label, self.keys)
+
+
+# For labels we have never seen (户名, 客户证件号, 车辆车架号): a word names a field
+# when it contains one of the field's keywords and none of its exclusions.  The
+# order matters: 贷款机构名称 is the lender, not a name.  No rule keys on words
+# that values contain (公司, 银行), or a lender printed alone would become a label.
+KEYWORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("lender", ("机构", "单位", "债权", "抵押权", "贷款方", "出具", "发放"), ("日期",)),
+    ("id_number", ("身份证", "证件号", "身份号码"), ()),
+    ("contract_no", ("合同", "借据"), ("日期", "金额")),
+    ("plate_no", ("车牌", "号牌"), ()),
+    ("vin", ("车架", "识别代", "识别码", "VIN"), ()),
+    ("engine_no", ("发动机号", "发动机编号"), ("型号",)),
+    ("settled_date", ("结清日", "结清时间", "还清日", "结清于"), ()),
+    ("amount", ("金额", "本金", "总额"), ()),
+    ("register_date", ("注册日", "登记日期", "初登"), ("抵押", "发证")),
+    ("brand_model", ("品牌", "厂牌", "车型"), ()),
+    ("address", ("地址", "住址", "住所"), ()),
+    ("birth_date", ("出生",), ()),
+    ("sex", ("性别",), ()),
+    ("ethnicity", ("民族",), ()),
+    ("name", ("姓名", "名称", "借款人", "客户", "所有人", "户名", "主贷人"), ("日期", "证")),
+)
+
+
+def guess_keys(word: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    for key, keywords, exclusions in KEYWORD_RULES:
+        if any(k in word for k in keywords) and not any(x in word for x in exclusions):
+            return (key,) if key in keys else ()
+    return ()
 
 
 # Label lists are long; one field per line reads better than one label per line.

@@ -72,14 +72,16 @@ def _vocabulary(doc_type: DocType) -> LabelVocabulary:
     def believable(label: str, rest: str) -> bool:
         # A short label glued to the previous value (性别男民族汉) is believed
         # only when what follows it reads as that label's field.
-        for key in layout.labels.get(label, ()):
+        for key in layout.keys_for(label):
             spec = FIELDS[key]
             value = spec.pick(rest)
             if value and spec.validate(value) is None:
                 return True
         return False
 
-    return LabelVocabulary(tuple(layout.labels), believable)
+    return LabelVocabulary(
+        tuple(layout.labels), believable, guess=lambda word: bool(layout.keys_for(word))
+    )
 
 
 def _bounds(pieces: list[Segment]) -> list[tuple[float, float]]:
@@ -105,11 +107,13 @@ def _alignment(label: Segment, segment: Segment) -> float:
 
 
 def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]) -> list[Segment]:
-    """The segment holding the label's value: its own text, else the best-aligned
-    valid value on its row, else the nearest valid one below.  Debris such as a
-    seal fragment is passed over; failing a valid one, the first readable one."""
+    """The segment holding the label's value: its own text if valid, else the
+    best-aligned valid value on its row, else the nearest valid one below (a
+    seal fragment or a character the engine glued to the label is passed over);
+    failing a valid one, its own text, else the first readable neighbour."""
     specs = [FIELDS[key] for key in keys]
-    if label.text and any(spec.pick(label.text) for spec in specs):
+    inline_picked, inline_valid = _reads_as(label, specs) if label.text else (False, False)
+    if inline_valid:
         return [label]
     row = [s for s in values_right_of(label, segments) if not s.claimed]
     below = [s for s in values_below(label, segments) if not s.claimed]
@@ -121,6 +125,10 @@ def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]
         chosen = max(valid_row, key=lambda s: _alignment(label, s))
     elif valid_below:
         chosen = valid_below[0]
+    elif inline_picked:
+        # What follows the label reads as the field but fails its check, and no
+        # neighbour does better: report it, so the check failure is seen.
+        return [label]
     elif readable:
         chosen = readable[0]
     else:
@@ -132,7 +140,7 @@ def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]
 def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Candidate]]:
     found: dict[str, list[_Candidate]] = defaultdict(list)
     for segment in segments:
-        keys = layout.labels.get(segment.label or "", ())
+        keys = layout.keys_for(segment.label) if segment.label else ()
         if not keys:
             continue
         pieces = _value_pieces(segment, keys, segments)

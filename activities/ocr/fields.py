@@ -78,7 +78,14 @@ def pick_ethnicity(text: str) -> str | None:
         for size in range(min(len(word) - start, 5), 0, -1):
             if word[start : start + size] in ETHNIC_GROUPS:
                 return word[start : start + size]
-    return word.removesuffix("族")
+    word = word.removesuffix("族")
+    # A closed list: one misread character (专家 for 土家) has a single answer.
+    near = [g for g in ETHNIC_GROUPS if len(g) == len(word) > 1 and _one_substitution(g, word)]
+    return near[0] if len(near) == 1 else word
+
+
+def _one_substitution(a: str, b: str) -> bool:
+    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 def pick_date(text: str) -> str | None:
@@ -165,7 +172,7 @@ def _reason(check: object) -> str | None:
 
 
 def valid_name(value: str) -> str | None:
-    if re.search("公司|银行|有限|证明|号码", value):
+    if re.search("公司|银行|有限|证明|号码|金融|汽车|股份|分行|支行|专用章", value):
         return "reads like other text, not a person's name"
     # Han names have 2-5 characters; longer ones are transliterations joined by ·.
     if re.fullmatch(rf"[{CJK}]{{2,5}}|[{CJK}]+(·[{CJK}]+)+|[A-Za-z][A-Za-z .'-]{{1,40}}", value):

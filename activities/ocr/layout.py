@@ -65,6 +65,8 @@ class LabelVocabulary:
 
     labels: tuple[str, ...]
     believable: Callable[[str, str], bool]
+    # Whether an unlisted word heading a line (客户证件号:) names one of our fields.
+    guess: Callable[[str], bool] = lambda _word: False
 
     def compiled(self) -> tuple[re.Pattern[str], tuple[str, ...]]:
         return _compile(self.labels)
@@ -155,27 +157,62 @@ def _make_segment(
     )
 
 
-def _within_one_edit(a: str, b: str) -> bool:
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
-    short, long = sorted((a, b), key=len)
-    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+def _edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
 
 
-def _fuzzy_label(text: str, labels: tuple[str, ...]) -> tuple[int, int, str] | None:
-    """A long label at the start of the line with one character misread or lost."""
+def _fuzzy_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | None:
+    """A label at the start of the line with one character misread or lost.
+
+    Short labels (良族 for 民族) are believed only when what follows reads as
+    their field; one wrong character out of two is too weak a sign alone.
+    """
+    _pattern, labels = vocab.compiled()
     lead = len(text) - len(text.lstrip(_SEPARATORS + ".0123456789"))
     best: tuple[int, int, str] | None = None
     for label in labels:
-        if len(label) < 4 or (best and len(best[2]) >= len(label)):
+        if len(label) < 2 or (best and len(best[2]) >= len(label)):
             continue
-        for size in (len(label) - 1, len(label), len(label) + 1):
-            if _within_one_edit(text[lead : lead + size], label):
-                best = (lead, lead + size, label)
-                break
+        sizes = (len(label),) if len(label) < 4 else (len(label), len(label) - 1, len(label) + 1)
+        # The closest reading wins; on a tie, the one as long as the label.
+        scored = [(_edit_distance(text[lead : lead + size], label), i, size)
+                  for i, size in enumerate(sizes)]  # fmt: skip
+        distance, _order, size = min(scored)
+        end = lead + size
+        if distance > 1 or end > len(text):
+            continue
+        if len(label) < 4 and not vocab.believable(label, text[end:].lstrip(_SEPARATORS)):
+            continue
+        best = (lead, end, label)
     return best
+
+
+# A line-leading word that may be a label we do not list: 2-10 CJK characters
+# (slashes and brackets allowed) followed by a colon, a space, or the line's end.
+_LEADING_WORD = re.compile(
+    r"^[\d.\s]*(?P<word>[\u4e00-\u9fff/()]{2,10}?)(?P<colon>\s*:)?(?=\s+\S|$|(?<=:))"
+)
+# Without a colon, a word is taken for a label only if it ends the way labels
+# do; otherwise a brand (大众汽车牌) or a lender printed alone would become one.
+_LABEL_ENDINGS = ("号", "码", "名", "称", "期", "间", "日", "人", "址", "所", "额", "金", "型", "构", "位")
+
+
+def _guessed_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | None:
+    match = _LEADING_WORD.match(text)
+    if not match:
+        return None
+    word = match["word"]
+    if not match["colon"] and not word.endswith(_LABEL_ENDINGS):
+        return None
+    if vocab.guess(word):
+        return (match.start("word"), match.end("word"), word)
+    return None
 
 
 def _label_matches(text: str, vocab: LabelVocabulary) -> list[tuple[int, int, str]]:
@@ -190,10 +227,16 @@ def _label_matches(text: str, vocab: LabelVocabulary) -> list[tuple[int, int, st
         separated = before in _SEPARATORS or rest.lstrip().startswith(":")
         if at_start or separated or len(label) >= 4 or vocab.believable(label, rest):
             found.append((start, end, label))
-    if not found or text[: found[0][0]].strip(_SEPARATORS + ".0123456789"):
-        fuzzy = _fuzzy_label(text, ordered)
-        if fuzzy and (not found or fuzzy[1] <= found[0][0]):
-            found.insert(0, fuzzy)
+    starts_line = bool(found) and not text[: found[0][0]].strip(_SEPARATORS + ".0123456789")
+    fuzzy = _fuzzy_label(text, vocab)
+    if starts_line and fuzzy and fuzzy[0] == found[0][0] and len(fuzzy[2]) > len(found[0][2]):
+        # 机动车所有人/身份证明名称/号矿: the long label, one character misread,
+        # not its prefix 机动车所有人 with the rest taken for the value.
+        found = [fuzzy] + [m for m in found[1:] if m[0] >= fuzzy[1]]
+    elif not starts_line:
+        leading = fuzzy or _guessed_label(text, vocab)
+        if leading and (not found or leading[1] <= found[0][0]):
+            found.insert(0, leading)
     return found
 
 
@@ -243,15 +286,16 @@ def _same_row(a: Segment, b: Segment) -> bool:
     return overlap >= 0.5 * min(a.height, b.height) and centre_gap < 0.5 * max(a.height, b.height)
 
 
+def _right_of(label: Segment, s: Segment) -> bool:
+    # Detector boxes are padded, so a value printed tight against its label may
+    # overlap the label's box; what matters is that it lies mostly beyond it.
+    return s.x0 >= label.x0 + 0.6 * (label.x1 - label.x0) and (s.x0 + s.x1) / 2 > label.x1
+
+
 def values_right_of(label: Segment, segments: list[Segment]) -> list[Segment]:
     """Bare values on the label's row, nearest first, up to the next label."""
-    slack = 0.3 * label.height
     row = sorted(
-        (
-            s
-            for s in segments
-            if s is not label and _same_row(label, s) and s.x0 >= label.x1 - slack
-        ),
+        (s for s in segments if s is not label and _same_row(label, s) and _right_of(label, s)),
         key=lambda s: s.x0,
     )
     values = []
@@ -295,7 +339,8 @@ def continuation(first: Segment, segments: list[Segment], limit: int = 3) -> lis
             for s in segments
             if not s.is_label
             and not s.claimed
-            and s not in chain
+            and s.owner is None  # the value of the next row's label
+            and all(s is not c for c in chain)
             and 0 <= s.y0 - last.y1 + 0.3 * h <= 1.2 * h
             and abs(s.x0 - first.value_x0) <= 1.5 * h
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 
 from activities.ocr.engine import OcrEngine, OcrLine
@@ -22,6 +23,33 @@ _DOC_NAMES = {
     DocType.VEHICLE_REGISTRATION_CERTIFICATE: "a vehicle registration certificate (机动车登记证书)",
     DocType.DRIVING_LICENSE: "a driving licence (机动车行驶证)",
 }
+
+
+# A page reads as upright when most of its text runs horizontally and the engine
+# is fairly sure of it; sideways or upside-down text reads as confident garbage
+# far less often than as low-scoring garbage.
+UPRIGHT_SCORE = 0.75
+_SIDEWAYS_TURNS = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE)
+_UPSIDE_DOWN_TURNS = (cv2.ROTATE_180,)
+
+
+def _reading_score(lines: list[OcrLine]) -> tuple[float, float]:
+    """(share of text in horizontal lines, length-weighted mean confidence)."""
+    chars = sum(len(line.text) for line in lines)
+    if not chars:
+        return 0.0, 0.0
+    horizontal = 0
+    for line in lines:
+        (x0, y0), (x1, y1), _, (x3, y3) = line.box
+        if abs(x1 - x0) + abs(y1 - y0) >= abs(x3 - x0) + abs(y3 - y0):
+            horizontal += len(line.text)
+    confidence = sum(line.confidence * len(line.text) for line in lines) / chars
+    return horizontal / chars, confidence
+
+
+def _upright_score(lines: list[OcrLine]) -> float:
+    horizontal, confidence = _reading_score(lines)
+    return horizontal * confidence * sum(len(line.text) for line in lines)
 
 
 def _stack(pages: list[list[OcrLine]], images: list[np.ndarray]) -> list[OcrLine]:
@@ -44,9 +72,30 @@ class DocumentReader:
 
     def ocr_lines(self, data: bytes) -> tuple[list[OcrLine], int]:
         """All text lines of the upload (pages stacked) and the page count."""
-        images = [prepare_page(page) for page in load_pages(data)]
-        pages = [self.engine.recognize(image) for image in images]
-        return _stack(pages, images), len(images)
+        read = [self._read_upright(prepare_page(page)) for page in load_pages(data)]
+        images = [image for image, _lines in read]
+        return _stack([lines for _image, lines in read], images), len(images)
+
+    def _read_upright(self, image: np.ndarray) -> tuple[np.ndarray, list[OcrLine]]:
+        """OCR the page, turning it by 90/180 degrees when it was scanned sideways
+        or upside down (PDFs and EXIF-less photos carry no orientation)."""
+        lines = self.engine.recognize(image)
+        horizontal, confidence = _reading_score(lines)
+        if not lines or (horizontal >= 0.6 and confidence >= UPRIGHT_SCORE):
+            return image, lines
+        best = (_upright_score(lines), image, lines)
+        # Text running vertically means a quarter turn; horizontal but unreadable
+        # text means the page is upside down.
+        for turn in _SIDEWAYS_TURNS if horizontal < 0.5 else _UPSIDE_DOWN_TURNS:
+            turned = cv2.rotate(image, turn)
+            attempt = self.engine.recognize(turned)
+            score = _upright_score(attempt)
+            if score > best[0]:
+                best = (score, turned, attempt)
+            horizontal, confidence = _reading_score(attempt)
+            if horizontal >= 0.6 and confidence >= UPRIGHT_SCORE:
+                break
+        return best[1], best[2]
 
     def read(self, data: bytes, doc_type: DocType | None = None) -> DocumentReading:
         """Read ``data`` as ``doc_type`` (None: work out which document it is).
