@@ -13,7 +13,7 @@ from temporalio.client import Client
 from activities.adapters.storage import LocalDocumentStore
 from api.errors import install_error_handlers, log
 from api.middleware import LimitBody, Metrics, ObserveRequests
-from api.routes import cases, decisions, documents, health, loans, registry, tasks
+from api.routes import cases, decisions, documents, health, loans, me, registry, tasks
 from api.views import ERROR_RESPONSES
 from kernel.db import create_engine, session_factory
 from kernel.settings import Settings
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for module in (cases, documents, decisions, tasks, loans, registry):
+    for module in (me, cases, documents, decisions, tasks, loans, registry):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(health.router, prefix=API_PREFIX)
     # Supervisors and Prometheus look at the root paths by convention.

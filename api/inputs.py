@@ -3,15 +3,26 @@ so a case can only be opened with numbers that could exist."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from datetime import UTC, datetime
+from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.enums import DecisionKind, DocType, RegistryOutcome
+from models.enums import CaseStatus, DecisionKind, DocType, RegistryOutcome, RiskGrade, TaskKind
 from models.identity import check_id_number, check_plate, check_vin
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+class TaskQueue(StrEnum):
+    """Who may take a task: anyone who decides, or (once escalated) only seniors."""
+
+    OPERATOR = "operator"
+    SENIOR = "senior"
 
 
 class _Body(BaseModel):
@@ -96,3 +107,99 @@ class RegistryCallback(_Body):
     registry_ref: str | None = Field(default=None, max_length=64)
     status: RegistryOutcome
     reason: str | None = Field(default=None, max_length=500)
+
+
+class TaskAssign(_Body):
+    operator: str = Field(min_length=1, max_length=64, description="who should take the task")
+
+
+# --- query parameters --------------------------------------------------------
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # A time without a zone means UTC, as every timestamp we store is.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def encode_cursor(created_at: datetime, case_id: str) -> str:
+    """Opaque to clients: where the last page ended, in the list's own order."""
+    raw = json.dumps([created_at.isoformat(), case_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, case_id = json.loads(raw)
+        created_at = datetime.fromisoformat(stamp)
+    except (ValueError, TypeError) as error:  # binascii.Error and JSONDecodeError included
+        raise ValueError("is not a cursor this API returned") from error
+    if created_at.tzinfo is None or not isinstance(case_id, str) or len(case_id) > 32:
+        raise ValueError("is not a cursor this API returned")
+    return created_at, case_id
+
+
+_NO_NUL = r"^[^\x00]*$"
+
+
+class CaseSearch(BaseModel):
+    """`GET /cases` filters; every one narrows the list, and none widens the caller's scope."""
+
+    status: list[CaseStatus] = Field(default_factory=list, description="repeatable")
+    risk_grade: RiskGrade | None = None
+    branch: str | None = Field(default=None, max_length=32, pattern=_NO_NUL)
+    assignee: str | None = Field(default=None, max_length=64, pattern=_NO_NUL)
+    created_from: datetime | None = Field(default=None, description="inclusive, ISO 8601")
+    created_to: datetime | None = Field(default=None, description="exclusive, ISO 8601")
+    sla_breached: bool | None = None
+    q: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=_NO_NUL,
+        description="part of the contract number, plate or borrower name",
+    )
+    cursor: str | None = Field(
+        default=None, max_length=256, description="`next_cursor` of the last page"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(
+        default=0, ge=0, description="prefer `cursor`: offsets drift as cases arrive"
+    )
+
+    _utc = field_validator("created_from", "created_to")(_as_utc)
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value:
+            decode_cursor(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _range(self) -> CaseSearch:
+        if self.created_from and self.created_to and self.created_from >= self.created_to:
+            raise ValueError("created_from must be before created_to")
+        return self
+
+    @property
+    def after(self) -> tuple[datetime, str] | None:
+        return decode_cursor(self.cursor) if self.cursor else None
+
+    @property
+    def text(self) -> str | None:
+        return self.q.strip() if self.q and self.q.strip() else None
+
+
+class TaskFilter(BaseModel):
+    """`GET /tasks` filters, applied inside what the caller's role and branch may see."""
+
+    mine: bool = Field(default=False, description="only tasks the caller holds")
+    assignee: str | None = Field(default=None, max_length=64, pattern=_NO_NUL)
+    kind: TaskKind | None = None
+    overdue: bool | None = Field(default=None, description="past `due_at` (true) or not (false)")
+    queue: TaskQueue | None = None
+    branch: str | None = Field(default=None, max_length=32, pattern=_NO_NUL)
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)

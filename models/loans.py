@@ -80,6 +80,11 @@ def parse_loan_row(row: dict[str, str], line: int) -> dict:
     if values["status"] == LoanStatus.SETTLED and values["settled_at"] is None:
         fail("settled_at", "a settled loan needs its settlement date")
     values["guarantor"] = (row.get("guarantor") or "").strip() or None
+    values["guarantor_email"] = (row.get("guarantor_email") or "").strip() or None
+    if values["guarantor_email"] and not values["guarantor"]:
+        fail("guarantor", "a guarantor e-mail needs the guarantor's name")
+    if values["guarantor_email"] and "@" not in values["guarantor_email"]:
+        fail("guarantor_email", f"{values['guarantor_email']!r} is not an e-mail address")
     return values
 
 

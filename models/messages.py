@@ -37,3 +37,12 @@ def render_staff_alert(alert) -> tuple[str, str]:
         subject = f"[jieya] 即将超时 {alert.case_id} {alert.kind.value}"
         text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）将于 {due} 到期，请尽快处理。"
     return subject, text
+
+
+def render_guarantor_release(case_id: str, contract_no: str, guarantor: str) -> tuple[str, str]:
+    subject = f"担保责任解除确认 合同 {contract_no}"
+    text = (
+        f"{guarantor}：借款合同 {contract_no} 已全部结清，车辆抵押注销已获批准（案件号 {case_id}）。"
+        "贵司对该笔贷款的担保责任自即日起解除，特此确认。"
+    )
+    return subject, text

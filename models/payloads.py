@@ -217,6 +217,12 @@ class NotifyCustomerInput(BaseModel):
     detail: str = ""
 
 
+class GuarantorRelease(BaseModel):
+    needed: bool
+    guarantor: str | None = None
+    confirmed: bool = False
+
+
 class NotifyResult(BaseModel):
     sent: list[str]
     skipped_duplicates: list[str]

@@ -58,7 +58,9 @@ class Loan(SQLModel, table=True):
     status: str = Field(max_length=16)
     outstanding_amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
     settled_at: date | None = None
+    # Third-party guarantee company, when the loan had one (optional CSV columns).
     guarantor: str | None = Field(default=None, max_length=128)
+    guarantor_email: str | None = Field(default=None, max_length=254)
     updated_at: datetime = _timestamp()
 
 

@@ -306,7 +306,7 @@ async def test_list_filters_by_text(api, tokens, contract, case_id):
     response = await api.get(f"/api/v1/cases?q={contract}", headers=auth(tokens, "alice"))
     assert response.json()["count"] == 1 and response.json()["data"][0]["case_id"] == case_id
     none = await api.get("/api/v1/cases?q=%25_nothing_%25", headers=auth(tokens, "alice"))
-    assert none.json() == {"data": [], "count": 0}
+    assert none.json() == {"data": [], "count": 0, "next_cursor": None}
 
 
 # --- documents --------------------------------------------------------------------

@@ -55,8 +55,15 @@ def loans_csv(facts: list[DocumentFacts], active: set[int]) -> str:
         settled = index not in active
         phone = f"139{index:04d}{(index * 7919) % 10000:04d}"
         row = [
-            f.contract_no, f.name, f.id_number, phone, f.plate_no, f.vin, f.lender,
-            "settled" if settled else "active", "0.00" if settled else "35800.00",
+            f.contract_no,
+            f.name,
+            f.id_number,
+            phone,
+            f.plate_no,
+            f.vin,
+            f.lender,
+            "settled" if settled else "active",
+            "0.00" if settled else "35800.00",
             f.settled_date if settled else "",
         ]
         out.write(",".join(row) + "\n")

@@ -19,7 +19,8 @@ from activities.adapters.registry import RegistryClient
 from activities.adapters.sms import SmsGateway
 from activities.adapters.storage import LocalDocumentStore
 from activities.case_activities import CaseActivities
-from activities.notification_activities import NotificationActivities, StaffAddresses
+from activities.guarantor_activities import GuarantorActivities
+from activities.notification_activities import Messengers, NotificationActivities, StaffAddresses
 from activities.registry_activities import RegistryActivities
 from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.logging import get_logger
@@ -52,12 +53,14 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
     )
     cases = CaseActivities(sessions, ledger)
     registry = RegistryActivities(sessions, ledger, RegistryClient(http, settings.registry_url))
+    sms = SmsGateway(http, settings.sms_url)
     notifications = NotificationActivities(
         sessions,
-        SmsGateway(http, settings.sms_url),
+        sms,
         mailer,
         StaffAddresses(settings.operators_alert_email, settings.seniors_alert_email),
     )
+    guarantor = GuarantorActivities(sessions, ledger, Messengers(sms, mailer))
     return [
         cases.record_transition,
         cases.verify_repayment,
@@ -70,6 +73,7 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
         registry.check_deregistration,
         notifications.notify_customer,
         notifications.notify_staff,
+        guarantor.confirm_guarantor_release,
     ]
 
 

@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
+    from activities.guarantor_activities import GuarantorActivities
     from activities.notification_activities import NotificationActivities
     from activities.ocr_activities import OcrActivities
     from activities.registry_activities import RegistryActivities
@@ -107,6 +108,10 @@ class ReleaseCaseWorkflow:
             if verdict == DecisionKind.REJECT:
                 return await self._reject_by_decision()
             await self._notify(Milestone.APPROVED)
+            # Added while cases were already running: histories recorded before
+            # this step (tests/histories/*_before_guarantor.json) must replay.
+            if workflow.patched(GUARANTOR_RELEASE_PATCH):
+                await self._confirm_guarantor_release()
             registry_verdict = await self._deregister()
             if registry_verdict == DecisionKind.REQUEST_DOCUMENTS:
                 continue
@@ -193,6 +198,17 @@ class ReleaseCaseWorkflow:
         if verdict != DecisionKind.APPROVE or self._risk.required_approvals < 2:
             return verdict
         return await self._ask(TaskKind.SECOND_APPROVAL, {**details, "first": self._approvals})
+
+    async def _confirm_guarantor_release(self) -> None:
+        self._step = "confirming_guarantor_release"
+        release = await workflow.execute_activity_method(
+            GuarantorActivities.confirm_guarantor_release,
+            CaseRef(case_id=self._case_id),
+            **EXTERNAL_ACTIVITY,
+        )
+        if release.needed:
+            event = "guarantor.released" if release.confirmed else "guarantor.unreachable"
+            await self._event(event, {"guarantor": release.guarantor})
 
     async def _deregister(self) -> DecisionKind:
         attempt = 1
@@ -454,6 +470,7 @@ class ReleaseCaseWorkflow:
         )
 
 
+GUARANTOR_RELEASE_PATCH = "guarantor-release-confirmation"
 APPROVAL_KINDS = (TaskKind.APPROVAL, TaskKind.SECOND_APPROVAL)
 REMINDER_AT = 0.75
 

@@ -25,6 +25,7 @@ class LoanRecord(BaseModel):
     outstanding_amount: Decimal
     settled_at: date | None
     guarantor: str | None = None
+    guarantor_email: str | None = None
 
 
 class Ledger(Protocol):

@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from activities.ocr.doctypes import LAYOUTS, DocLayout
 from activities.ocr.engine import OcrLine
 from activities.ocr.fields import FIELDS, FieldSpec
+from activities.ocr.labels import LabelVocabulary
 from activities.ocr.layout import (
-    LabelVocabulary,
     Segment,
     assign_owners,
     continuation,

@@ -11,15 +11,13 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from activities.ocr.engine import OcrLine, Point
+from activities.ocr.labels import LabelVocabulary, label_matches
 from models.identity import normalize_text
 
-# Characters that end a label and start its value; their presence also makes a
-# short label found mid-line believable (``…男 民族:汉``).
-_SEPARATORS = " :;,()[]/|-"
 _STRIP_LEADING = " :;,.)]-|/"
 _STRIP_TRAILING = " :;,([-|/"
 # Section numbers of certificate tables (``4.机动车登记编号``) and similar debris.
@@ -53,45 +51,6 @@ class Segment:
     @property
     def is_label(self) -> bool:
         return self.label is not None
-
-
-@dataclass(frozen=True)
-class LabelVocabulary:
-    """Labels of one document type, compiled once.
-
-    ``believable(label, rest)`` decides whether a *short* label found in the
-    middle of a line really is a label; long labels always are.
-    """
-
-    labels: tuple[str, ...]
-    believable: Callable[[str, str], bool]
-    # Whether an unlisted word heading a line (客户证件号:) names one of our fields.
-    guess: Callable[[str], bool] = lambda _word: False
-
-    def compiled(self) -> tuple[re.Pattern[str], tuple[str, ...]]:
-        return _compile(self.labels)
-
-
-_PATTERN_CACHE: dict[tuple[str, ...], tuple[re.Pattern[str], tuple[str, ...]]] = {}
-
-
-def _label_regex(label: str) -> str:
-    parts = []
-    for ch in label:
-        if ch == "/":
-            parts.append(r"[/|lI1]?")  # the slash in compound labels is often misread or lost
-        else:
-            parts.append(re.escape(ch))
-    return r"\s*".join(parts)
-
-
-def _compile(labels: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]]:
-    if labels not in _PATTERN_CACHE:
-        # Longest first, so 抵押权人姓名/名称 wins over 姓名 at the same position.
-        ordered = tuple(sorted(labels, key=len, reverse=True))
-        alternation = "|".join(f"(?P<l{i}>{_label_regex(lab)})" for i, lab in enumerate(ordered))
-        _PATTERN_CACHE[labels] = (re.compile(alternation, re.IGNORECASE), ordered)
-    return _PATTERN_CACHE[labels]
 
 
 def _char_width(ch: str) -> float:
@@ -157,89 +116,6 @@ def _make_segment(
     )
 
 
-def _edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
-def _fuzzy_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | None:
-    """A label at the start of the line with one character misread or lost.
-
-    Short labels (良族 for 民族) are believed only when what follows reads as
-    their field; one wrong character out of two is too weak a sign alone.
-    """
-    _pattern, labels = vocab.compiled()
-    lead = len(text) - len(text.lstrip(_SEPARATORS + ".0123456789"))
-    best: tuple[int, int, str] | None = None
-    for label in labels:
-        if len(label) < 2 or (best and len(best[2]) >= len(label)):
-            continue
-        sizes = (len(label),) if len(label) < 4 else (len(label), len(label) - 1, len(label) + 1)
-        # The closest reading wins; on a tie, the one as long as the label.
-        scored = [(_edit_distance(text[lead : lead + size], label), i, size)
-                  for i, size in enumerate(sizes)]  # fmt: skip
-        distance, _order, size = min(scored)
-        end = lead + size
-        if distance > 1 or end > len(text):
-            continue
-        if len(label) < 4 and not vocab.believable(label, text[end:].lstrip(_SEPARATORS)):
-            continue
-        best = (lead, end, label)
-    return best
-
-
-# A line-leading word that may be a label we do not list: 2-10 CJK characters
-# (slashes and brackets allowed) followed by a colon, a space, or the line's end.
-_LEADING_WORD = re.compile(
-    r"^[\d.\s]*(?P<word>[\u4e00-\u9fff/()]{2,10}?)(?P<colon>\s*:)?(?=\s+\S|$|(?<=:))"
-)
-# Without a colon, a word is taken for a label only if it ends the way labels
-# do; otherwise a brand (大众汽车牌) or a lender printed alone would become one.
-_LABEL_ENDINGS = ("号", "码", "名", "称", "期", "间", "日", "人", "址", "所", "额", "金", "型", "构", "位")
-
-
-def _guessed_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | None:
-    match = _LEADING_WORD.match(text)
-    if not match:
-        return None
-    word = match["word"]
-    if not match["colon"] and not word.endswith(_LABEL_ENDINGS):
-        return None
-    if vocab.guess(word):
-        return (match.start("word"), match.end("word"), word)
-    return None
-
-
-def _label_matches(text: str, vocab: LabelVocabulary) -> list[tuple[int, int, str]]:
-    pattern, ordered = vocab.compiled()
-    found = []
-    for match in pattern.finditer(text):
-        label = ordered[int(match.lastgroup[1:])]
-        start, end = match.span()
-        before = text[start - 1] if start else " "
-        rest = text[end:]
-        at_start = not text[:start].strip(_SEPARATORS + ".0123456789")
-        separated = before in _SEPARATORS or rest.lstrip().startswith(":")
-        if at_start or separated or len(label) >= 4 or vocab.believable(label, rest):
-            found.append((start, end, label))
-    starts_line = bool(found) and not text[: found[0][0]].strip(_SEPARATORS + ".0123456789")
-    fuzzy = _fuzzy_label(text, vocab)
-    if starts_line and fuzzy and fuzzy[0] == found[0][0] and len(fuzzy[2]) > len(found[0][2]):
-        # 机动车所有人/身份证明名称/号矿: the long label, one character misread,
-        # not its prefix 机动车所有人 with the rest taken for the value.
-        found = [fuzzy] + [m for m in found[1:] if m[0] >= fuzzy[1]]
-    elif not starts_line:
-        leading = fuzzy or _guessed_label(text, vocab)
-        if leading and (not found or leading[1] <= found[0][0]):
-            found.insert(0, leading)
-    return found
-
-
 def split_lines(lines: list[OcrLine], vocab: LabelVocabulary) -> list[Segment]:
     """Cut every line at the labels it contains; drop numbering and debris."""
     skew = page_skew(lines)
@@ -253,7 +129,7 @@ def split_lines(lines: list[OcrLine], vocab: LabelVocabulary) -> list[Segment]:
         offsets = [0.0]
         for w in weights:
             offsets.append(offsets[-1] + w / total)
-        matches = _label_matches(text, vocab)
+        matches = label_matches(text, vocab)
         cuts = [(0, None)] + [(start, label) for start, _end, label in matches]
         ends = {start: end for start, end, _label in matches}
         for (begin, label), (finish, _next) in zip(

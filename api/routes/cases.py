@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import select
 
-from api.auth import CurrentOperator, WriterOperator
+from api.auth import PII_READERS, CurrentOperator, WriterOperator
 from api.deps import (
     CaseDep,
     IdempotencyKeyHeader,
@@ -16,21 +17,25 @@ from api.deps import (
     SettingsDep,
     TemporalClientDep,
 )
-from api.inputs import CaseCreate
+from api.errors import ApiError
+from api.inputs import CaseCreate, CaseSearch
 from api.opening import ensure_started, open_case
+from api.search import search_cases
 from api.views import (
     AuditEventPublic,
     CaseCreated,
     CasePublic,
     CasesPublic,
     HistoryPublic,
-    case_summary,
     case_view,
 )
-from models.enums import CaseStatus, RiskGrade
-from models.tables import AuditEvent, Case
+from models.audit import append_event
+from models.enums import CaseStatus, Role
+from models.tables import AuditEvent
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+
+REVEALED_FIELDS = ["borrower.id_number", "borrower.phone"]
 
 
 @router.post("", status_code=201, response_model=CaseCreated)
@@ -43,7 +48,7 @@ async def create_case(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CaseCreated:
-    """Open a release case for a loan contract and start its workflow."""
+    """Open a release case for a loan contract (in the caller's branch) and start its workflow."""
     case, created = await open_case(session, operator, body, idempotency_key)
     await ensure_started(client, case, settings)
     if not created:
@@ -52,62 +57,47 @@ async def create_case(
     return CaseCreated(case_id=case.case_id, status=CaseStatus.AWAITING_DOCUMENTS)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _filters(
-    status: CaseStatus | None, risk_grade: RiskGrade | None, q: str | None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if status is not None:
-        conditions.append(Case.status == status.value)
-    if risk_grade is not None:
-        conditions.append(Case.risk_grade == risk_grade.value)
-    if q and q.strip():
-        pattern = _like(q.strip())
-        conditions.append(
-            or_(
-                Case.loan_contract_no.ilike(pattern, escape="\\"),
-                Case.plate_no.ilike(pattern, escape="\\"),
-                Case.borrower_name.ilike(pattern, escape="\\"),
-            )
-        )
-    return conditions
-
-
 @router.get("", response_model=CasesPublic)
 async def list_cases(
-    _: CurrentOperator,
-    session: SessionDep,
-    status: CaseStatus | None = None,
-    risk_grade: RiskGrade | None = None,
-    q: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    operator: CurrentOperator, session: SessionDep, search: Annotated[CaseSearch, Query()]
 ) -> CasesPublic:
-    """Search cases by status, risk grade and text, newest first."""
-    conditions = _filters(status, risk_grade, q)
-    total = select(func.count()).select_from(Case).where(*conditions)
-    count = (await session.exec(total)).scalar_one()
-    rows = (
-        await session.exec(
-            select(Case)
-            .where(*conditions)
-            .order_by(Case.created_at.desc(), Case.case_id)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).scalars()
-    return CasesPublic(data=[case_summary(case) for case in rows], count=count)
+    """Search the cases the caller may see, newest first; page on with `next_cursor`."""
+    return await search_cases(session, operator, search)
 
 
 @router.get("/{case_id}", response_model=CasePublic)
 async def read_case(
-    _: CurrentOperator, case: CaseDep, session: SessionDep, client: OptionalTemporalDep
+    operator: CurrentOperator,
+    case: CaseDep,
+    session: SessionDep,
+    client: OptionalTemporalDep,
+    reveal: Annotated[
+        Literal["pii", "true", "false"] | None,
+        Query(description="`pii` (or `true`): full ID and phone numbers; the read is audited"),
+    ] = None,
 ) -> CasePublic:
     """One case with its risk, documents, tasks, decisions and live workflow state."""
+    if reveal in ("pii", "true"):
+        if Role(operator.role) not in PII_READERS:
+            allowed = ", ".join(r.value for r in PII_READERS)
+            raise ApiError(
+                403,
+                "forbidden",
+                f"role {operator.role} may not see full ID and phone numbers (needs {allowed}); "
+                "ask without `reveal`",
+            )
+        view = await case_view(session, case, client, reveal=True)
+        # Read and recorded in one transaction, committed before the numbers leave.
+        await append_event(
+            session,
+            stream=case.case_id,
+            event="pii.revealed",
+            actor=operator.name,
+            details={"fields": REVEALED_FIELDS, "role": operator.role},
+            event_key=f"{case.case_id}:pii:{uuid.uuid4().hex}",
+        )
+        await session.commit()
+        return view
     return await case_view(session, case, client)
 
 

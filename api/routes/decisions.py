@@ -1,12 +1,18 @@
-"""Human decisions, delivered as the workflow's `decide` update so a refusal is immediate."""
+"""Human decisions, delivered as the workflow's `decide` update so a refusal is immediate.
+
+A decision acts on the case's open task and needs its claim: the caller's own, or
+taken for them here when nobody holds it (and given back if the case refuses)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import timedelta
 
 from fastapi import APIRouter
+from sqlalchemy import exists, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -14,12 +20,14 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from api.auth import DeciderOperator
-from api.deps import CaseDep, IdempotencyKeyHeader, SessionDep, TemporalClientDep
+from api.claims import claim, release
+from api.deps import CaseDep, IdempotencyKeyHeader, SessionDep, TemporalClientDep, lock_case
 from api.errors import ApiError, temporal_error
 from api.inputs import DecisionIn
 from api.views import CasePublic, case_view
-from models.enums import Role
+from models.enums import DecisionKind, Role, TaskState
 from models.payloads import DecisionRequest
+from models.tables import Case, HumanTask, Operator
 from workflows.client import case_handle
 from workflows.release_case import ReleaseCaseWorkflow
 
@@ -37,6 +45,34 @@ def _timed_out() -> ApiError:
     )
 
 
+async def _open_task(session: AsyncSession, case_id: str) -> HumanTask | None:
+    query = (
+        select(HumanTask)
+        .where(HumanTask.case_id == case_id, HumanTask.state == TaskState.OPEN.value)
+        .order_by(HumanTask.created_at.desc(), HumanTask.task_id.desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).scalar_one_or_none()
+
+
+async def _let_go(session: AsyncSession, case_id: str, task_id: str, operator: Operator) -> None:
+    """The decided task no longer needs `operator`: clear them from the case unless they
+    already hold the case's next task."""
+    await lock_case(session, case_id)
+    holds_another = exists().where(
+        HumanTask.case_id == case_id,
+        HumanTask.state == TaskState.OPEN.value,
+        HumanTask.task_id != task_id,
+        HumanTask.assignee == operator.name,
+    )
+    await session.exec(
+        update(Case)
+        .where(Case.case_id == case_id, Case.assignee == operator.name, ~holds_another)
+        .values(assignee=None)
+    )
+    await session.commit()
+
+
 @router.post("/{case_id}/decisions", response_model=CasePublic)
 async def decide(
     body: DecisionIn,
@@ -47,6 +83,12 @@ async def decide(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CasePublic:
     """Approve, reject or ask for documents on the case's open task."""
+    task = await _open_task(session, case.case_id)
+    claimed = False
+    if task is not None:
+        # No open task row: the workflow itself says why no decision is expected.
+        approving = body.decision == DecisionKind.APPROVE
+        claimed = await claim(session, task, operator, approving, auto=True)
     request = DecisionRequest(
         decision=body.decision,
         actor=operator.name,
@@ -55,15 +97,21 @@ async def decide(
         documents=body.documents,
         request_id=idempotency_key or uuid.uuid4().hex,
     )
-    update = case_handle(client, case.case_id).execute_update(
+    update_call = case_handle(client, case.case_id).execute_update(
         ReleaseCaseWorkflow.decide, request, rpc_timeout=DECIDE_TIMEOUT
     )
     try:
-        await asyncio.wait_for(update, DECIDE_TIMEOUT.total_seconds() + 1)
+        await asyncio.wait_for(update_call, DECIDE_TIMEOUT.total_seconds() + 1)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise _timed_out() from None
+        raise _timed_out() from None  # it may have landed: the claim stays
     except (WorkflowUpdateFailedError, RPCError) as error:
+        if claimed and task is not None:
+            # Give back what we took for this decision; if the task moved on, so be it.
+            with contextlib.suppress(ApiError):
+                await release(session, task, operator, reason="the case refused the decision")
         raise temporal_error(error) from None
+    if task is not None:
+        await _let_go(session, case.case_id, task.task_id, operator)
     # The row may trail the workflow by a moment; `live` in the view is current.
     await session.refresh(case)
     return await case_view(session, case, client)

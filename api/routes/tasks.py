@@ -1,56 +1,113 @@
-"""The work queue: open human tasks the caller may act on."""
+"""The work queue: open human tasks the caller may act on, and who holds each one."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from sqlalchemy import func, not_, select
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
 
-from api.auth import CurrentOperator
-from api.deps import SessionDep
-from api.views import TasksPublic, task_view
-from models.enums import Role, TaskKind, TaskState
-from models.tables import HumanTask
-from workflows.decisions import SENIOR_ROLES
+from api.auth import CurrentOperator, DeciderOperator, SeniorOperator
+from api.claims import (
+    claim,
+    hand_over,
+    inbox_scope,
+    locked,
+    overdue,
+    release,
+    take_refusal,
+    visible_task,
+)
+from api.deps import SessionDep, case_scope, find_visible_case, is_active
+from api.errors import ApiError
+from api.inputs import TaskAssign, TaskFilter
+from api.views import TaskPublic, TasksPublic, task_view
+from models.enums import TaskState
+from models.tables import Case, HumanTask, Operator
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+TaskIdPath = Annotated[str, Path(max_length=48)]
 
 
 @router.get("", response_model=TasksPublic)
 async def list_tasks(
-    operator: CurrentOperator,
-    session: SessionDep,
-    kind: TaskKind | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    operator: CurrentOperator, session: SessionDep, wanted: Annotated[TaskFilter, Query()]
 ) -> TasksPublic:
-    """Open tasks, oldest first; second approvals only for seniors who have not approved yet."""
-    role = Role(operator.role)
-    if not role.may_decide:
-        return TasksPublic(data=[], count=0)
-    conditions = [HumanTask.state == TaskState.OPEN.value]
-    if kind is not None:
-        conditions.append(HumanTask.kind == kind.value)
-    if role in SENIOR_ROLES:
-        # Four eyes: whoever gave the first approval is not asked for the second.
-        conditions.append(
-            not_(
-                (HumanTask.kind == TaskKind.SECOND_APPROVAL.value)
-                & HumanTask.details.contains({"first": [operator.name]})
-            )
-        )
-    else:
-        conditions.append(HumanTask.kind != TaskKind.SECOND_APPROVAL.value)
-    total = select(func.count()).select_from(HumanTask).where(*conditions)
-    count = (await session.exec(total)).scalar_one()
+    """Open tasks of the caller's branch that their role may take, oldest first."""
+    conditions = [
+        HumanTask.state == TaskState.OPEN.value,
+        case_scope(operator),
+        *inbox_scope(operator),
+    ]
+    if wanted.mine:
+        conditions.append(HumanTask.assignee == operator.name)
+    if wanted.assignee is not None:
+        conditions.append(HumanTask.assignee == wanted.assignee)
+    if wanted.kind is not None:
+        conditions.append(HumanTask.kind == wanted.kind.value)
+    if wanted.overdue is not None:
+        conditions.append(overdue(wanted.overdue))
+    if wanted.queue is not None:
+        conditions.append(HumanTask.queue == wanted.queue.value)
+    if wanted.branch is not None:
+        conditions.append(Case.branch == wanted.branch)
+    joined = select(HumanTask).join(Case, Case.case_id == HumanTask.case_id).where(*conditions)
+    count = (await session.exec(select(func.count()).select_from(joined.subquery()))).scalar_one()
     tasks = (
         await session.exec(
-            select(HumanTask)
-            .where(*conditions)
-            .order_by(HumanTask.created_at, HumanTask.task_id)
-            .limit(limit)
-            .offset(offset)
+            joined.order_by(HumanTask.created_at, HumanTask.task_id)
+            .limit(wanted.limit)
+            .offset(wanted.offset)
         )
     ).scalars()
     return TasksPublic(data=[task_view(task) for task in tasks], count=count)
+
+
+@router.post("/{task_id}/claim", response_model=TaskPublic)
+async def claim_task(
+    operator: DeciderOperator, session: SessionDep, task_id: TaskIdPath
+) -> TaskPublic:
+    """Take the task; 409 if someone else holds it. Claiming your own task again is a no-op."""
+    task = await visible_task(session, operator, task_id)
+    await claim(session, task, operator)
+    return task_view(task)
+
+
+@router.post("/{task_id}/release", response_model=TaskPublic)
+async def release_task(
+    operator: DeciderOperator, session: SessionDep, task_id: TaskIdPath
+) -> TaskPublic:
+    """Give the task back to its queue (its holder, or a senior)."""
+    task = await visible_task(session, operator, task_id)
+    await release(session, task, operator)
+    return task_view(task)
+
+
+@router.post("/{task_id}/assign", response_model=TaskPublic)
+async def assign_task(
+    body: TaskAssign, operator: SeniorOperator, session: SessionDep, task_id: TaskIdPath
+) -> TaskPublic:
+    """Hand the task to someone of the case's branch who may decide it."""
+    task = await visible_task(session, operator, task_id)
+    target = await session.get(Operator, body.operator)
+    if target is None or not is_active(target):
+        raise _invalid_assignee(f"there is no active operator named {body.operator}")
+    if await find_visible_case(session, target, task.case_id) is None:
+        raise _invalid_assignee(
+            f"{target.name} works in branch {target.branch} and cannot see this case"
+        )
+    task, case = await locked(session, task)
+    if refusal := take_refusal(task, case, target):
+        raise _invalid_assignee(f"{target.name} may not take this task: {refusal.message}")
+    if task.assignee != target.name:
+        await hand_over(
+            session, task, case, target.name, actor=operator.name, event="task.assigned"
+        )
+    else:
+        await session.commit()
+    return task_view(task)
+
+
+def _invalid_assignee(message: str) -> ApiError:
+    return ApiError(422, "invalid_assignee", message)

@@ -1,0 +1,244 @@
+// One case: what it is, where it stands, its documents, the open task with the decision form,
+// and the audit timeline. It refreshes itself while the case is moving on its own.
+
+import { capabilities, request } from "./api.js";
+import { clone, facts, fill, formatTime, h, newKey, slot } from "./dom.js";
+import { documentCard } from "./documents.js";
+import { T, apply, label, t } from "./i18n.js";
+import { clearError, describe, gradeBadge, maskPii, overdue, showError, statusBadge } from "./ui.js";
+
+const DOC_TYPES = ["settlement_certificate", "id_card", "vehicle_registration_certificate", "driving_license"];
+const DECISIONS = [
+  ["approve", "primary"],
+  ["request_documents", "secondary"],
+  ["reject", "danger"],
+];
+const POLL_MS = 2000;
+const HIDDEN_DETAILS = new Set(["sha256", "hash", "event_key", "box", "key"]);
+
+const isMasked = (c) => String(c.borrower?.id_number || "").includes("*");
+
+// The task rows trail the workflow by a moment after a decision; the live view and the
+// decisions made on this page say sooner that a task is done.
+function openTask(c, decided) {
+  if (c.live && !c.live.open_task) return null;
+  return (c.tasks || []).find((task) => task.state === "open" && !decided.has(task.task_id)) || null;
+}
+
+// Moving on its own: worth refreshing until a person is needed or it is closed.
+function moving(c, decided) {
+  if (c.status === "IN_REVIEW" || c.status === "DEREGISTERING") return true;
+  return c.status === "AWAITING_APPROVAL" && !openTask(c, decided);
+}
+
+function eventLabel(event) {
+  if (event.startsWith("status.")) return [T("event.status"), " → ", label("status", event.slice(7).toUpperCase())];
+  return label("event", event);
+}
+
+function detailText(value) {
+  if (Array.isArray(value)) return value.map(detailText).join("; ");
+  if (value && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function timelineItem(event, masked) {
+  const details = Object.entries(event.details || {})
+    .filter(([key, value]) => !HIDDEN_DETAILS.has(key) && value !== null && value !== "" && !(Array.isArray(value) && !value.length))
+    .map(([key, value]) => {
+      let text = key === "doc_type" ? label("doc", value) : detailText(value);
+      if (typeof text === "string") {
+        if (masked) text = maskPii(text);
+        if (text.length > 160) text = `${text.slice(0, 157)}…`;
+      }
+      return h("li", {}, h("span", { class: "muted" }, `${key}: `), text);
+    });
+  return h(
+    "li",
+    { "data-event": event.event },
+    h("div", { class: "when muted small" }, `#${event.seq} · ${formatTime(event.created_at)} · ${event.actor}`),
+    h("div", { class: "what" }, eventLabel(event.event)),
+    details.length ? h("ul", { class: "details small" }, details) : null,
+  );
+}
+
+function riskBlock(c, masked) {
+  if (!c.risk) return h("p", { class: "muted" }, T("case.risk_none"));
+  const reasons = c.risk.reasons || [];
+  return h(
+    "div",
+    {},
+    h("p", {}, gradeBadge(c.risk.grade), " ", h("span", { class: "muted small" }, T("case.required_approvals"), `: ${c.risk.required_approvals}`)),
+    reasons.length
+      ? h("ul", { class: "reasons", "data-testid": "risk-reasons" }, reasons.map((r) => h("li", {}, masked ? maskPii(r) : r)))
+      : h("p", { class: "muted" }, T("case.risk_no_reasons")),
+  );
+}
+
+function decisionForm(c, task, onDecided) {
+  const keys = {}; // one Idempotency-Key per decision kind: a retry is the same decision
+  const comment = h("textarea", { name: "comment", rows: 3, maxlength: 2000, "data-i18n-placeholder": "decision.comment_placeholder", placeholder: t("decision.comment_placeholder") });
+  const boxes = DOC_TYPES.map((type) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "documents", value: type }), " ", label("doc", type)));
+  const result = h("div", { class: "form-result", role: "status", "data-testid": "decision-result" });
+  const buttons = DECISIONS.map(([decision, style]) =>
+    h("button", { type: "button", class: style, "data-decision": decision, onclick: () => submit(decision) }, T(`decision.${decision}`)),
+  );
+
+  async function submit(decision) {
+    if (decision === "reject" && !window.confirm(t("decision.confirm_reject"))) return;
+    keys[decision] ||= newKey();
+    const documents = decision === "request_documents" ? boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value) : [];
+    buttons.forEach((b) => (b.disabled = true));
+    fill(result, h("span", { class: "muted" }, T("decision.sending")));
+    result.className = "form-result";
+    try {
+      const updated = await request(`/cases/${encodeURIComponent(c.case_id)}/decisions`, {
+        method: "POST",
+        headers: { "Idempotency-Key": keys[decision] },
+        json: { decision, comment: comment.value.trim(), documents },
+      });
+      clearError();
+      onDecided(updated, decision);
+    } catch (error) {
+      result.className = "form-result error";
+      fill(result, describe(error));
+      buttons.forEach((b) => (b.disabled = false));
+    }
+  }
+
+  return h(
+    "form",
+    { class: "decision", "data-testid": "decision-form", onsubmit: (event) => event.preventDefault() },
+    h("label", {}, T("decision.comment")),
+    comment,
+    h("fieldset", {}, h("legend", {}, T("decision.documents")), h("div", { class: "checks" }, boxes)),
+    h("div", { class: "buttons" }, buttons),
+    result,
+  );
+}
+
+function taskBlock(c, decided, onDecided) {
+  const task = openTask(c, decided);
+  if (!task) return h("p", { class: "muted", "data-testid": "no-task" }, T("case.no_task"));
+  const reasons = task.details?.reasons || [];
+  return h(
+    "div",
+    { "data-testid": "open-task", "data-kind": task.kind },
+    h(
+      "p",
+      { class: "task-line" },
+      h("span", { class: "kind" }, label("kind", task.kind)),
+      " ",
+      h("span", { class: "muted small" }, `${t("col.round")} ${task.round} · ${t("col.due")} ${formatTime(task.due_at)}`),
+      " ",
+      overdue(task),
+      task.assignee ? h("span", { class: "muted small" }, ` · ${task.assignee}`) : null,
+    ),
+    reasons.length && !c.risk ? h("ul", { class: "reasons" }, reasons.map((r) => h("li", {}, isMasked(c) ? maskPii(r) : r))) : null,
+    decisionForm(c, task, (updated, decision) => onDecided(updated, decision, task)),
+  );
+}
+
+function approvalsBlock(c) {
+  if (!c.approvals?.length) return null;
+  return h(
+    "div",
+    { class: "approvals" },
+    h("h4", {}, T("case.approvals")),
+    h(
+      "ul",
+      {},
+      c.approvals.map((d) => h("li", {}, h("strong", {}, label("decision", d.decision)), ` · ${d.actor} (${t(`role.${d.role}`)}) · ${formatTime(d.created_at)}`, d.comment ? h("div", { class: "comment" }, d.comment) : null)),
+    ),
+  );
+}
+
+export async function renderCase(view, caseId) {
+  const root = clone("tpl-case");
+  apply(root);
+  fill(view, root);
+  fill(slot(root, "case-id"), h("span", { class: "mono" }, caseId));
+  const caps = await capabilities();
+  let reveal = false;
+  let timer = null;
+  let alive = true;
+  let drawn = "";
+  let notice = null; // what we just did, shown above the task card's content
+  const decidedTasks = new Set();
+
+  function draw(c, history) {
+    const masked = isMasked(c);
+    statusBadge(slot(root, "status"), c.status);
+    fill(slot(root, "step"), label("step", c.step));
+    slot(root, "step").dataset.step = c.step;
+    facts(slot(root, "summary"), [
+      [T("case.contract"), h("span", { class: "mono" }, c.loan_contract_no)],
+      [T("case.branch"), c.branch],
+      [T("case.opened_by"), c.opened_by],
+      [T("case.created"), formatTime(c.created_at)],
+      [T("case.updated"), formatTime(c.updated_at)],
+    ]);
+    facts(slot(root, "borrower"), [
+      [T("field.name"), c.borrower?.name],
+      [T("field.id_number"), h("span", { class: "mono", "data-testid": "id-number" }, c.borrower?.id_number)],
+      [T("field.phone"), h("span", { class: "mono" }, c.borrower?.phone)],
+    ]);
+    facts(slot(root, "vehicle"), [
+      [T("field.plate_no"), h("span", { class: "mono" }, c.vehicle?.plate_no)],
+      [T("field.vin"), h("span", { class: "mono" }, c.vehicle?.vin)],
+    ]);
+    const revealButton = slot(root, "reveal");
+    revealButton.hidden = !caps.reveal;
+    fill(revealButton, T(reveal ? "case.hide" : "case.reveal"));
+    fill(slot(root, "risk"), riskBlock(c, masked));
+    const missing = c.status === "AWAITING_DOCUMENTS" ? c.live?.missing_documents || [] : [];
+    fill(slot(root, "missing"), missing.length ? h("p", { class: "missing" }, T("case.missing"), ": ", missing.map((d) => h("span", { class: "chip" }, label("doc", d)))) : null);
+    const documents = c.documents || [];
+    fill(slot(root, "documents"), documents.length ? documents.map((d) => documentCard(c.case_id, d, masked)) : h("p", { class: "muted" }, T("case.no_documents")));
+    fill(slot(root, "task"), notice, taskBlock(c, decidedTasks, decided), approvalsBlock(c));
+    const events = [...(history?.data || [])].reverse(); // newest first
+    fill(slot(root, "timeline"), events.map((e) => timelineItem(e, masked)));
+  }
+
+  function decided(updated, decision, task) {
+    decidedTasks.add(task.task_id);
+    notice = h("p", { class: "notice", "data-testid": "decision-done" }, T("decision.done"), ": ", T(`decision.${decision}`));
+    drawn = "";
+    refresh(updated);
+  }
+
+  async function refresh(known) {
+    clearTimeout(timer);
+    try {
+      const query = reveal ? { reveal: "true" } : {};
+      const path = `/cases/${encodeURIComponent(caseId)}`;
+      const [c, history] = await Promise.all([known ? Promise.resolve(known) : request(path, { query }), request(`${path}/history`)]);
+      if (!alive) return;
+      const shape = JSON.stringify([c, history.count, reveal]);
+      if (shape !== drawn) {
+        drawn = shape;
+        draw(c, history);
+      }
+      const auto = moving(c, decidedTasks);
+      slot(root, "live").hidden = !auto;
+      if (auto) timer = setTimeout(() => refresh(), POLL_MS);
+    } catch (error) {
+      if (!alive) return;
+      if (error.status === 404) fill(slot(root, "step"), T("case.not_found"));
+      showError(error);
+    }
+  }
+
+  slot(root, "reveal").addEventListener("click", () => {
+    reveal = !reveal;
+    drawn = "";
+    refresh();
+  });
+  await refresh();
+  return {
+    cleanup() {
+      alive = false;
+      clearTimeout(timer);
+    },
+  };
+}
