@@ -138,6 +138,9 @@ class CaseActivities:
                     earlier_cases_on_vehicle=earlier,
                 )
             )
+            activity.logger.info(
+                "risk assessed", extra={"grade": result.grade.value, "reasons": len(result.reasons)}
+            )
             session.add(
                 RiskAssessment(
                     case_id=case.case_id,

@@ -105,4 +105,8 @@ class NotificationActivities:
         for message in messages:
             went = await self._outbox.send(message, self._messengers.deliver)
             (sent if went else skipped).append(message.dedupe_key)
+            activity.logger.info(
+                "notification sent" if went else "notification already sent",
+                extra={"key": message.dedupe_key, "to": message.recipient},
+            )
         return NotifyResult(sent=sent, skipped_duplicates=skipped)

@@ -64,6 +64,10 @@ class RegistryActivities:
             raise business_error(
                 REGISTRY_REFUSED, f"registry refused the request: {error}"
             ) from error
+        activity.logger.info(
+            "deregistration submitted",
+            extra={"registry_ref": status.registry_ref, "outcome": status.status},
+        )
         return await self._store(request.case_id, request.idempotency_key, status, "submitted")
 
     @activity.defn

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from activities.adapters.storage import LocalDocumentStore
+from api.console import console_router
 from api.errors import install_error_handlers, log
 from api.middleware import LimitBody, Metrics, ObserveRequests
 from api.routes import cases, decisions, documents, health, loans, me, registry, tasks
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (me, cases, documents, decisions, tasks, loans, registry):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(console_router(API_PREFIX))
     # Supervisors and Prometheus look at the root paths by convention.
     app.include_router(health.router, include_in_schema=False)
     # Added last = outermost: every request is measured, including refused ones.
