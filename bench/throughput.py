@@ -35,20 +35,19 @@ from kernel.db import create_engine, session_factory, upgrade_database  # noqa: 
 from kernel.embedded_pg import EmbeddedPostgres  # noqa: E402
 from kernel.settings import Settings  # noqa: E402
 from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR  # noqa: E402
-from models.enums import CaseStatus, DecisionKind, Role, TaskKind  # noqa: E402
-from models.payloads import CaseTimings, DecisionRequest  # noqa: E402
+from models.enums import CaseStatus  # noqa: E402
+from models.payloads import CaseTimings  # noqa: E402
 from tests.utils.factories import (  # noqa: E402
     REQUIRED,
+    approve_until_closed,
     document_png,
     insert_loan,
     new_facts,
     open_case,
     upload,
-    wait_for_state,
 )
 from tests.utils.processes import start_process, stop_process  # noqa: E402
 from workers.worker import Queue, build_workers  # noqa: E402
-from workflows.release_case import ReleaseCaseWorkflow  # noqa: E402
 
 TIMINGS = CaseTimings(registry_poll_first=timedelta(milliseconds=100))
 
@@ -71,25 +70,7 @@ async def run_real_case(sessions, client, store, facts, docs) -> int:
     handle = await open_case(sessions, client, facts, TIMINGS)
     for doc_type, data in docs:
         await upload(sessions, store, handle, doc_type, data)
-    # Approve whatever the case asks for: a document review if OCR doubted
-    # something, then one approval, or two (the second by a senior).
-    while True:
-        state = await wait_for_state(
-            handle, lambda s: s.status.is_closed or s.open_task is not None, timeout=300
-        )
-        if state.status.is_closed:
-            break
-        senior = state.open_task.kind == TaskKind.SECOND_APPROVAL
-        await handle.execute_update(
-            ReleaseCaseWorkflow.decide,
-            DecisionRequest(
-                decision=DecisionKind.APPROVE,
-                actor="bob" if senior else "dave",
-                role=Role.SENIOR if senior else Role.OPERATOR,
-            ),
-        )
-        await wait_for_state(handle, lambda s, t=state.open_task: s.open_task != t, timeout=300)
-    final = await handle.result()
+    final = await approve_until_closed(handle)
     assert final.status == CaseStatus.COMPLETED, final
     history = await handle.fetch_history()
     return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))

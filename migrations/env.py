@@ -5,6 +5,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import models.audit_heads  # noqa: F401
 import models.tables  # noqa: F401  (registers every table on the metadata)
 from sqlmodel import SQLModel
 

@@ -9,8 +9,11 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
@@ -151,3 +154,36 @@ async def dev_env(tmp_path_factory) -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def case_worker(time_env, sessions, registry_sim, sms_sim, mail_sim, data_dir):
+    """A real worker (both queues, real activities) on this module's time-skipping server."""
+    from activities.adapters.storage import LocalDocumentStore
+    from kernel.settings import Settings
+    from workers.worker import Queue, build_workers
+
+    smtp_host, smtp_port, mail_log = mail_sim
+    settings = Settings(
+        env="test",
+        data_dir=data_dir,
+        registry_url=registry_sim,
+        sms_url=sms_sim,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        ocr_concurrency=2,
+    )
+    async with AsyncExitStack() as exits:
+        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
+        for worker in build_workers(time_env.client, settings, sessions, http, Queue.ALL, exits):
+            await exits.enter_async_context(worker)
+        yield SimpleNamespace(
+            client=time_env.client,
+            sessions=sessions,
+            store=LocalDocumentStore(settings.documents_dir),
+            http=http,
+            registry=registry_sim,
+            sms=sms_sim,
+            mail_log=mail_log,
+            env=time_env,
+        )

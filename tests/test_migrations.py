@@ -5,6 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
+import models.audit_heads  # noqa: F401
 import models.tables  # noqa: F401
 from kernel.db import async_url, upgrade_database
 

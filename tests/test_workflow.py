@@ -4,18 +4,12 @@ against real PostgreSQL, real OCR and the simulators as real processes."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
 from datetime import date, timedelta
-from types import SimpleNamespace
 
-import httpx
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities.adapters.storage import LocalDocumentStore
-from kernel.settings import Settings
 from models.enums import CaseStatus, DecisionKind, DocType, RiskGrade, Role, TaskKind
 from models.payloads import DecisionRequest
 from models.tables import AuditEvent, Case, HumanTask
@@ -29,7 +23,6 @@ from tests.utils.factories import (
     upload_all,
     wait_for_state,
 )
-from workers.worker import Queue, build_workers
 from workflows.client import signal_ledger_updated
 from workflows.decisions import FORBIDDEN, FOUR_EYES, WRONG_STATE
 from workflows.release_case import ReleaseCaseWorkflow
@@ -37,32 +30,9 @@ from workflows.release_case import ReleaseCaseWorkflow
 RESULT_TIMEOUT = 120
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(time_env, sessions, registry_sim, sms_sim, mail_sim, data_dir):
-    smtp_host, smtp_port, mail_log = mail_sim
-    settings = Settings(
-        env="test",
-        data_dir=data_dir,
-        registry_url=registry_sim,
-        sms_url=sms_sim,
-        smtp_host=smtp_host,
-        smtp_port=smtp_port,
-        ocr_concurrency=2,
-    )
-    async with AsyncExitStack() as exits:
-        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(time_env.client, settings, sessions, http, Queue.ALL, exits):
-            await exits.enter_async_context(worker)
-        yield SimpleNamespace(
-            client=time_env.client,
-            sessions=sessions,
-            store=LocalDocumentStore(settings.documents_dir),
-            http=http,
-            registry=registry_sim,
-            sms=sms_sim,
-            mail_log=mail_log,
-            env=time_env,
-        )
+@pytest.fixture(scope="module")
+def stack(case_worker):
+    return case_worker
 
 
 def decision(kind: DecisionKind, actor: str = "dave", role: Role = Role.OPERATOR, **kw):

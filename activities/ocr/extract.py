@@ -237,6 +237,9 @@ def _choose(spec: FieldSpec, candidates: list[_Candidate]) -> tuple[FieldReading
         reading = FieldReading(
             value=best.value, confidence=round(best.confidence, 3), valid=True, box=best.box
         )
+        doubt = spec.doubt(best.value) if spec.doubt else None
+        if doubt:
+            notes.append(f"{spec.title} {best.value} {doubt}")
         if notes:
             reading.issue = notes[0]
         return reading, notes

@@ -98,6 +98,22 @@ def pick_free_text(text: str) -> str | None:
     return value or None
 
 
+_PROVINCES = (
+    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 "
+    "广东 海南 四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门"
+).split()
+
+
+def pick_address(text: str) -> str | None:
+    value = pick_free_text(text)
+    if not value:
+        return None
+    # Addresses start with the province; a character or two before it is debris
+    # (a seal fragment, a pattern line read as 一).
+    starts = [value.find(p) for p in _PROVINCES if 0 < value.find(p) <= 2]
+    return value[min(starts) :] if starts else value
+
+
 def pick_contract_no(text: str) -> str | None:
     match = re.search(r"[A-Za-z0-9][A-Za-z0-9\-_/]{3,39}", _compact(text))
     return match.group().upper() if match else None
@@ -152,6 +168,17 @@ def pick_lender(text: str) -> str | None:
 # --- repairs: undo a likely misreading, only when a check digit proves it ---
 
 
+# Japanese, Korean and European makers often leave position 9 unused; elsewhere
+# (China and North America by law) a wrong check digit means a misread VIN.
+_CHECK_DIGIT_OPTIONAL = "JKSTUVWXYZ"
+
+
+def doubt_vin(value: str) -> str | None:
+    if check_vin(value).check_digit_verified or value[:1] in _CHECK_DIGIT_OPTIONAL:
+        return None
+    return "has a check digit that does not match; please compare it with the vehicle"
+
+
 def repair_vin(value: str) -> str | None:
     """A Chinese VIN whose leading L was read as 1, if the check digit proves it.
 
@@ -172,7 +199,7 @@ def _reason(check: object) -> str | None:
 
 
 def valid_name(value: str) -> str | None:
-    if re.search("公司|银行|有限|证明|号码|金融|汽车|股份|分行|支行|专用章", value):
+    if re.search("公司|银行|有限|证明|号码|金融|汽车|股份|分行|支行|专用章|姓名|名称", value):
         return "reads like other text, not a person's name"
     # Han names have 2-5 characters; longer ones are transliterations joined by ·.
     if re.fullmatch(rf"[{CJK}]{{2,5}}|[{CJK}]+(·[{CJK}]+)+|[A-Za-z][A-Za-z .'-]{{1,40}}", value):
@@ -290,6 +317,8 @@ class FieldSpec:
     scan: Callable[[str], list[str]] | None = None
     multiline: bool = False
     repair: Callable[[str], str | None] | None = None
+    # A reason to have a person look at a value that passes its check.
+    doubt: Callable[[str], str | None] | None = None
     # Scan the page's text as one string (for values inside wrapped sentences),
     # not line by line.
     scan_page: bool = False
@@ -308,14 +337,15 @@ FIELDS: dict[str, FieldSpec] = {
             # The birth date is the only date on an ID card's front.
             "birth_date", "birth date", pick_date, date_between(date(1900, 1, 1)), scan_any_date,
         ),
-        FieldSpec("address", "address", pick_free_text, valid_address, multiline=True),
+        FieldSpec("address", "address", pick_address, valid_address, multiline=True),
         FieldSpec("ethnicity", "ethnicity", pick_ethnicity, valid_ethnicity),
         FieldSpec("contract_no", "contract number", pick_contract_no, valid_contract_no),
         FieldSpec(
             "plate_no", "plate number", pick_plate, lambda v: _reason(check_plate(v)), scan_plates
         ),
         FieldSpec(
-            "vin", "VIN", pick_vin, lambda v: _reason(check_vin(v)), scan_vins, repair=repair_vin,
+            "vin", "VIN", pick_vin, lambda v: _reason(check_vin(v)), scan_vins,
+            repair=repair_vin, doubt=doubt_vin,
         ),
         FieldSpec("engine_no", "engine number", pick_engine_no, valid_engine_no),
         FieldSpec(

@@ -67,6 +67,10 @@ def _edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
+def _alnum(text: str) -> int:
+    return sum(ch.isascii() and ch.isalnum() for ch in text)
+
+
 def _fuzzy_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | None:
     """A label at the start of the line with one character misread or lost.
 
@@ -85,7 +89,9 @@ def _fuzzy_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | No
                   for i, size in enumerate(sizes)]  # fmt: skip
         distance, _order, size = min(scored)
         end = lead + size
-        if distance > 1 or end > len(text):
+        if distance > 1 or end > len(text) or _alnum(text[lead:end]) != _alnum(label):
+            # A Latin letter or digit standing in for a Chinese character is the
+            # value's first character (发动机号SL98… is not 发动机号码 L98…).
             continue
         if len(label) < 4 and not vocab.believable(label, text[end:].lstrip(SEPARATORS)):
             continue

@@ -51,11 +51,15 @@ def _templates() -> Environment:
 
 def render_page(api_prefix: str) -> str:
     texts = messages()[DEFAULT_LANGUAGE]
-    return _templates().get_template("console.html").render(
-        api_prefix=api_prefix,
-        language=DEFAULT_LANGUAGE,
-        messages=messages(),
-        t=lambda key: texts.get(key, key),
+    return (
+        _templates()
+        .get_template("console.html")
+        .render(
+            api_prefix=api_prefix,
+            language=DEFAULT_LANGUAGE,
+            messages=messages(),
+            t=lambda key: texts.get(key, key),
+        )
     )
 
 

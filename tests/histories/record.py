@@ -110,7 +110,9 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
             target.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
             written[name] = target
             events = len(history.events)
-            print(f"recorded {name}: {events} events in {time.monotonic() - started:.1f}s -> {target}")
+            print(
+                f"recorded {name}: {events} events in {time.monotonic() - started:.1f}s -> {target}"
+            )
     return written
 
 

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from simulators.docgen import DocumentFacts, render
 from temporalio.client import Client, WorkflowHandle
 
 from activities.adapters.storage import LocalDocumentStore
@@ -18,6 +17,7 @@ from models.enums import CaseStatus, DocType
 from models.loans import LOAN_COLUMNS, read_loans_csv, upsert_loans
 from models.payloads import CaseState, CaseTimings, DocumentUploaded, ReleaseCaseInput
 from models.tables import Case, Document
+from simulators.docgen import DocumentFacts, render
 from workflows.client import start_case
 from workflows.release_case import ReleaseCaseWorkflow
 
@@ -158,3 +158,29 @@ async def wait_for_state(
             return state
         await asyncio.sleep(0.2)
     raise AssertionError(f"case never reached the expected state; last: {state}")
+
+
+async def approve_until_closed(
+    handle: WorkflowHandle, operator: str = "dave", senior: str = "bob", timeout: float = 300.0
+) -> CaseState:
+    """Approve whatever the case asks for — a document review if OCR doubted
+    something, one approval, or two (the second by a senior) — until it closes."""
+    from models.enums import DecisionKind, Role, TaskKind
+    from models.payloads import DecisionRequest
+
+    while True:
+        state = await wait_for_state(
+            handle, lambda s: s.status.is_closed or s.open_task is not None, timeout=timeout
+        )
+        if state.status.is_closed:
+            return await asyncio.wait_for(handle.result(), timeout)
+        needs_senior = state.open_task.kind == TaskKind.SECOND_APPROVAL or state.open_task.escalated
+        await handle.execute_update(
+            ReleaseCaseWorkflow.decide,
+            DecisionRequest(
+                decision=DecisionKind.APPROVE,
+                actor=senior if needs_senior else operator,
+                role=Role.SENIOR if needs_senior else Role.OPERATOR,
+            ),
+        )
+        await wait_for_state(handle, lambda s, t=state.open_task: s.open_task != t, timeout=timeout)

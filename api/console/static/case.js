@@ -5,7 +5,7 @@ import { capabilities, request } from "./api.js";
 import { clone, facts, fill, formatTime, h, newKey, slot } from "./dom.js";
 import { documentCard } from "./documents.js";
 import { T, apply, label, t } from "./i18n.js";
-import { clearError, describe, gradeBadge, maskPii, overdue, showError, statusBadge } from "./ui.js";
+import { clearError, describe, gradeBadge, overdue, showError, statusBadge } from "./ui.js";
 
 const DOC_TYPES = ["settlement_certificate", "id_card", "vehicle_registration_certificate", "driving_license"];
 const DECISIONS = [
@@ -14,9 +14,7 @@ const DECISIONS = [
   ["reject", "danger"],
 ];
 const POLL_MS = 2000;
-const HIDDEN_DETAILS = new Set(["sha256", "hash", "event_key", "box", "key"]);
-
-const isMasked = (c) => String(c.borrower?.id_number || "").includes("*");
+const HIDDEN_DETAILS = new Set(["sha256", "hash", "event_key", "box", "key", "idempotency_key"]);
 
 // The task rows trail the workflow by a moment after a decision; the live view and the
 // decisions made on this page say sooner that a task is done.
@@ -36,23 +34,28 @@ function eventLabel(event) {
   return label("event", event);
 }
 
+// Detail values that are our own vocabulary get words; the rest is shown as recorded.
+const DETAIL_LABELS = { step: "step", status: "status", kind: "kind", grade: "grade", doc_type: "doc", decision: "decision", role: "role", documents: "doc" };
+
 function detailText(value) {
   if (Array.isArray(value)) return value.map(detailText).join("; ");
   if (value && typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
 
-function timelineItem(event, masked) {
+function detailValue(key, value) {
+  if (typeof value === "boolean") return T(value ? "yes" : "no");
+  const prefix = DETAIL_LABELS[key];
+  if (prefix && Array.isArray(value)) return value.flatMap((v, i) => (i ? ["、", label(prefix, v)] : [label(prefix, v)]));
+  if (prefix && typeof value === "string") return label(prefix, value);
+  const text = detailText(value);
+  return text.length > 160 ? `${text.slice(0, 157)}…` : text;
+}
+
+function timelineItem(event) {
   const details = Object.entries(event.details || {})
     .filter(([key, value]) => !HIDDEN_DETAILS.has(key) && value !== null && value !== "" && !(Array.isArray(value) && !value.length))
-    .map(([key, value]) => {
-      let text = key === "doc_type" ? label("doc", value) : detailText(value);
-      if (typeof text === "string") {
-        if (masked) text = maskPii(text);
-        if (text.length > 160) text = `${text.slice(0, 157)}…`;
-      }
-      return h("li", {}, h("span", { class: "muted" }, `${key}: `), text);
-    });
+    .map(([key, value]) => h("li", {}, h("span", { class: "muted" }, label("detail", key), ": "), detailValue(key, value)));
   return h(
     "li",
     { "data-event": event.event },
@@ -62,7 +65,7 @@ function timelineItem(event, masked) {
   );
 }
 
-function riskBlock(c, masked) {
+function riskBlock(c) {
   if (!c.risk) return h("p", { class: "muted" }, T("case.risk_none"));
   const reasons = c.risk.reasons || [];
   return h(
@@ -70,7 +73,7 @@ function riskBlock(c, masked) {
     {},
     h("p", {}, gradeBadge(c.risk.grade), " ", h("span", { class: "muted small" }, T("case.required_approvals"), `: ${c.risk.required_approvals}`)),
     reasons.length
-      ? h("ul", { class: "reasons", "data-testid": "risk-reasons" }, reasons.map((r) => h("li", {}, masked ? maskPii(r) : r)))
+      ? h("ul", { class: "reasons", "data-testid": "risk-reasons" }, reasons.map((r) => h("li", {}, r)))
       : h("p", { class: "muted" }, T("case.risk_no_reasons")),
   );
 }
@@ -134,7 +137,7 @@ function taskBlock(c, decided, onDecided) {
       overdue(task),
       task.assignee ? h("span", { class: "muted small" }, ` · ${task.assignee}`) : null,
     ),
-    reasons.length && !c.risk ? h("ul", { class: "reasons" }, reasons.map((r) => h("li", {}, isMasked(c) ? maskPii(r) : r))) : null,
+    reasons.length && !c.risk ? h("ul", { class: "reasons" }, reasons.map((r) => h("li", {}, r))) : null,
     decisionForm(c, task, (updated, decision) => onDecided(updated, decision, task)),
   );
 }
@@ -158,7 +161,7 @@ export async function renderCase(view, caseId) {
   apply(root);
   fill(view, root);
   fill(slot(root, "case-id"), h("span", { class: "mono" }, caseId));
-  const caps = await capabilities();
+  let caps = await capabilities();
   let reveal = false;
   let timer = null;
   let alive = true;
@@ -167,7 +170,6 @@ export async function renderCase(view, caseId) {
   const decidedTasks = new Set();
 
   function draw(c, history) {
-    const masked = isMasked(c);
     statusBadge(slot(root, "status"), c.status);
     fill(slot(root, "step"), label("step", c.step));
     slot(root, "step").dataset.step = c.step;
@@ -190,14 +192,14 @@ export async function renderCase(view, caseId) {
     const revealButton = slot(root, "reveal");
     revealButton.hidden = !caps.reveal;
     fill(revealButton, T(reveal ? "case.hide" : "case.reveal"));
-    fill(slot(root, "risk"), riskBlock(c, masked));
+    fill(slot(root, "risk"), riskBlock(c));
     const missing = c.status === "AWAITING_DOCUMENTS" ? c.live?.missing_documents || [] : [];
     fill(slot(root, "missing"), missing.length ? h("p", { class: "missing" }, T("case.missing"), ": ", missing.map((d) => h("span", { class: "chip" }, label("doc", d)))) : null);
     const documents = c.documents || [];
-    fill(slot(root, "documents"), documents.length ? documents.map((d) => documentCard(c.case_id, d, masked)) : h("p", { class: "muted" }, T("case.no_documents")));
+    fill(slot(root, "documents"), documents.length ? documents.map((d) => documentCard(c.case_id, d)) : h("p", { class: "muted" }, T("case.no_documents")));
     fill(slot(root, "task"), notice, taskBlock(c, decidedTasks, decided), approvalsBlock(c));
     const events = [...(history?.data || [])].reverse(); // newest first
-    fill(slot(root, "timeline"), events.map((e) => timelineItem(e, masked)));
+    fill(slot(root, "timeline"), events.map((e) => timelineItem(e)));
   }
 
   function decided(updated, decision, task) {
@@ -212,7 +214,9 @@ export async function renderCase(view, caseId) {
     try {
       const query = reveal ? { reveal: "true" } : {};
       const path = `/cases/${encodeURIComponent(caseId)}`;
-      const [c, history] = await Promise.all([known ? Promise.resolve(known) : request(path, { query }), request(`${path}/history`)]);
+      // The case first: reading it may itself add to the history (a reveal is audited).
+      const c = known || (await request(path, { query }));
+      const history = await request(`${path}/history`);
       if (!alive) return;
       const shape = JSON.stringify([c, history.count, reveal]);
       if (shape !== drawn) {
@@ -224,6 +228,14 @@ export async function renderCase(view, caseId) {
       if (auto) timer = setTimeout(() => refresh(), POLL_MS);
     } catch (error) {
       if (!alive) return;
+      if (reveal && error.status === 403) {
+        // This role may not see full numbers: say so where the button was, and stop offering it.
+        reveal = false;
+        caps = { ...caps, reveal: false };
+        slot(root, "reveal").hidden = true;
+        fill(slot(root, "reveal-refused"), h("span", { class: "error small" }, T("case.reveal_refused"), `: ${error.message}`));
+        return refresh();
+      }
       if (error.status === 404) fill(slot(root, "step"), T("case.not_found"));
       showError(error);
     }

@@ -4,7 +4,7 @@
 import { request } from "./api.js";
 import { fill, formatSize, formatTime, h } from "./dom.js";
 import { T, label, t } from "./i18n.js";
-import { describe, maskPii } from "./ui.js";
+import { describe } from "./ui.js";
 
 const blobs = new Map(); // document_id -> Promise<object URL>; documents never change
 
@@ -67,10 +67,10 @@ function reading(field) {
   return field && typeof field === "object" ? field : { value: field };
 }
 
-function fieldRows(doc, masked) {
+// The API masks ID and phone numbers in readings too (unless the case was revealed).
+function fieldRows(doc) {
   const fields = doc.ocr.fields || {};
   const mismatches = new Map((doc.ocr.mismatches || []).map((m) => [m.field, m]));
-  const show = (text) => (masked && text !== null && text !== undefined ? maskPii(text) : text);
   return Object.entries(fields).map(([key, raw]) => {
     const field = reading(raw);
     const mismatch = mismatches.get(key);
@@ -84,8 +84,8 @@ function fieldRows(doc, masked) {
       h(
         "td",
         {},
-        h("span", { class: "value" }, show(field.value) || "—"),
-        mismatch ? h("div", { class: "expected" }, "⚠ ", T("ocr.mismatch"), " · ", T("ocr.expected"), " ", h("span", { class: "mono" }, show(mismatch.expected) ?? "—")) : null,
+        h("span", { class: "value" }, field.value || "—"),
+        mismatch ? h("div", { class: "expected" }, "⚠ ", T("ocr.mismatch"), " · ", T("ocr.expected"), " ", h("span", { class: "mono" }, mismatch.expected ?? "—")) : null,
         invalid && !mismatch ? h("div", { class: "expected" }, T("ocr.invalid")) : null,
       ),
       h("td", { class: "num muted" }, confidence),
@@ -93,11 +93,13 @@ function fieldRows(doc, masked) {
   });
 }
 
-function ocrBlock(doc, masked) {
+const issueText = (issue) => (typeof issue === "string" ? issue : JSON.stringify(issue));
+
+function ocrBlock(doc) {
   if (!doc.ocr) return h("p", { class: "muted" }, T("ocr.pending"));
   const flagged = doc.ocr.needs_review || (doc.ocr.mismatches || []).length > 0;
-  const rows = fieldRows(doc, masked);
-  const issues = (doc.ocr.issues || []).map((issue) => h("li", {}, masked ? maskPii(typeof issue === "string" ? issue : JSON.stringify(issue)) : typeof issue === "string" ? issue : JSON.stringify(issue)));
+  const rows = fieldRows(doc);
+  const issues = (doc.ocr.issues || []).map((issue) => h("li", {}, issueText(issue)));
   return h(
     "div",
     { class: "ocr" },
@@ -109,7 +111,7 @@ function ocrBlock(doc, masked) {
   );
 }
 
-export function documentCard(caseId, doc, masked) {
+export function documentCard(caseId, doc) {
   return h(
     "article",
     { class: "document", "data-testid": "document", "data-doc-type": doc.doc_type, "data-document-id": doc.document_id },
@@ -119,7 +121,7 @@ export function documentCard(caseId, doc, masked) {
       { class: "document-body" },
       h("h4", {}, label("doc", doc.doc_type)),
       h("p", { class: "muted small" }, formatTime(doc.created_at), " · ", formatSize(doc.size_bytes), " · ", h("span", { class: "mono" }, doc.document_id)),
-      ocrBlock(doc, masked),
+      ocrBlock(doc),
     ),
   );
 }

@@ -31,10 +31,10 @@ export async function renderInbox(view, who) {
     const buttons = [h("a", { href: `#/case/${encodeURIComponent(task.case_id)}`, class: "button primary small", "data-testid": "open-task" }, T("task.open"))];
     const mine = who?.name && task.assignee === who.name;
     if (caps.claim && !task.assignee) {
-      buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => act(task, "claim") }, T("task.claim")));
+      buttons.push(h("button", { type: "button", class: "ghost small", "data-action": "claim", onclick: () => act(task, "claim") }, T("task.claim")));
     }
     if (caps.release && mine) {
-      buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => act(task, "release") }, T("task.release")));
+      buttons.push(h("button", { type: "button", class: "ghost small", "data-action": "release", onclick: () => act(task, "release") }, T("task.release")));
     }
     return h("div", { class: "actions" }, buttons);
   }
@@ -47,7 +47,7 @@ export async function renderInbox(view, who) {
       h("td", {}, caseLink(task.case_id)),
       h("td", { class: "num" }, task.round),
       h("td", {}, formatTime(task.due_at), " ", overdue(task)),
-      h("td", {}, task.assignee || h("span", { class: "muted" }, T("task.unassigned"))),
+      h("td", { "data-testid": "assignee" }, task.assignee || h("span", { class: "muted" }, T("task.unassigned"))),
       h("td", { class: "muted" }, formatTime(task.created_at)),
       h("td", {}, actions(task)),
     );

@@ -1,4 +1,4 @@
-// Shared bits of the page: the error banner, status/grade badges, PII masking for display.
+// Shared bits of the page: the error banner and the status, grade and deadline badges.
 
 import { fill, h } from "./dom.js";
 import { ApiError } from "./api.js";
@@ -44,14 +44,4 @@ export function overdue(task, now = Date.now()) {
   if (left < 0) return h("span", { class: "badge overdue", "data-testid": "overdue" }, T("badge.overdue"));
   if (left < 2 * 3600 * 1000) return h("span", { class: "badge due-soon" }, T("badge.due_soon"));
   return null;
-}
-
-// The API masks the borrower's ID number and phone in the case record, but OCR readings,
-// mismatches and risk reasons quote documents verbatim. When the API masked the record,
-// the page masks those quotes the same way, so the screen never shows more than the API meant.
-const ID_NUMBER = /(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])/g;
-const MOBILE = /(?<![0-9A-Za-z])(1[3-9]\d)(\d{4})(\d{4})(?![0-9A-Za-z])/g;
-
-export function maskPii(text) {
-  return String(text).replace(ID_NUMBER, "$1********$2").replace(MOBILE, "$1****$3");
 }

@@ -1,0 +1,75 @@
+"""The API in-process over ASGI with a stand-in for Temporal, for tests about who may
+do what and what the API answers, where no workflow needs to run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from api.app import create_app
+from kernel.settings import Settings
+from models.payloads import DecisionOutcome
+
+UNREACHABLE_TEMPORAL = "127.0.0.1:1"
+
+
+@dataclass
+class FakeHandle:
+    client: FakeTemporal
+    workflow_id: str
+
+    async def signal(self, signal: Any, arg: Any = None, **_: Any) -> None:
+        self.client.signals.append((self.workflow_id, arg))
+
+    async def execute_update(self, update: Any, arg: Any = None, **_: Any) -> DecisionOutcome:
+        self.client.updates.append((self.workflow_id, arg))
+        if self.client.refuse is not None:
+            kind, message = self.client.refuse
+            raise WorkflowUpdateFailedError(ApplicationError(message, type=kind))
+        return DecisionOutcome(status="AWAITING_APPROVAL", step="decided", message="ok")
+
+    async def query(self, *_: Any, **__: Any) -> None:
+        raise RuntimeError("no live state in these tests")
+
+
+@dataclass
+class FakeTemporal:
+    """Takes starts, signals and updates and remembers them; `refuse` makes the
+    `decide` validator refuse with (type, message)."""
+
+    signals: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+    refuse: tuple[str, str] | None = None
+
+    def get_workflow_handle_for(self, _run: Any, workflow_id: str, **_: Any) -> FakeHandle:
+        return FakeHandle(self, workflow_id)
+
+    async def start_workflow(self, _run: Any, arg: Any, *, id: str, **_: Any) -> FakeHandle:
+        return FakeHandle(self, id)
+
+
+@asynccontextmanager
+async def in_process_api(
+    database_url: str, data_dir: Path, temporal: FakeTemporal
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    """An httpx client on a fresh app (also given) whose Temporal client is `temporal`."""
+    settings = Settings(
+        env="test",
+        database_url=database_url,
+        temporal_address=UNREACHABLE_TEMPORAL,
+        data_dir=data_dir,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        app.state.temporal = temporal  # also ends the lifespan's reconnect loop
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jieya.test") as client:
+            yield client, app
