@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from models.enums import CaseStatus, DecisionKind, DocType, RegistryOutcome, RiskGrade, TaskKind
 from models.identity import check_id_number, check_plate, check_vin
@@ -168,7 +168,18 @@ class CaseSearch(BaseModel):
         default=0, ge=0, description="prefer `cursor`: offsets drift as cases arrive"
     )
 
-    _utc = field_validator("created_from", "created_to")(_as_utc)
+    @field_validator("created_from")
+    @classmethod
+    def _from_utc(cls, value: datetime | None) -> datetime | None:
+        return _as_utc(value)
+
+    @field_validator("created_to")
+    @classmethod
+    def _to_after_from(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        value, start = _as_utc(value), info.data.get("created_from")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be later than created_from")
+        return value
 
     @field_validator("cursor")
     @classmethod
@@ -176,12 +187,6 @@ class CaseSearch(BaseModel):
         if value:
             decode_cursor(value)
         return value or None
-
-    @model_validator(mode="after")
-    def _range(self) -> CaseSearch:
-        if self.created_from and self.created_to and self.created_from >= self.created_to:
-            raise ValueError("created_from must be before created_to")
-        return self
 
     @property
     def after(self) -> tuple[datetime, str] | None:

@@ -17,7 +17,7 @@ import random
 import statistics
 from collections import defaultdict
 
-from activities.ocr.engine import build_engine
+from activities.ocr.engine import RapidOcrEngine, build_engine
 from activities.ocr.reader import DocumentReader
 from models.enums import DocType
 from simulators.docfacts import DocumentFacts
@@ -39,10 +39,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--engine", default="rapidocr")
     parser.add_argument("--degradation", choices=(*DEGRADATIONS, "mixed"), default="mixed")
+    parser.add_argument("--detect-side", type=int, help="RapidOCR detector input size (px)")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
 
-    reader = DocumentReader(build_engine(args.engine))
+    if args.detect_side and args.engine == "rapidocr":
+        engine = RapidOcrEngine(detect_side=args.detect_side)
+    else:
+        engine = build_engine(args.engine)
+    reader = DocumentReader(engine)
     rng = random.Random(args.seed)
     stats: dict[DocType, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     doc_types = list(DocType)

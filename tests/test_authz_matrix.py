@@ -7,20 +7,17 @@ A new route under /api/v1 fails `test_every_route_has_a_row` until it has a row.
 
 from __future__ import annotations
 
-import io
 import uuid
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from PIL import Image
 
 from models.enums import CaseStatus, Role, TaskKind, TaskState
-from models.identity import id_check_char, vin_check_digit
 from models.loans import LOAN_COLUMNS, upsert_loans
 from models.operators import add_operator
 from models.tables import Case, Document, HumanTask
-from tests.utils.inprocess import FakeTemporal, in_process_api
+from tests.utils.inprocess import FakeTemporal, id_number, in_process_api, loan, png, vin
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -60,38 +57,6 @@ MATRIX: dict[str, tuple] = {
 EXEMPT = {"GET /api/v1/healthz", "GET /api/v1/metrics", "POST /api/v1/registry/callbacks"}
 
 
-def id_number() -> str:
-    body = "11010119900307123"
-    return body + id_check_char(body)
-
-
-def vin() -> str:
-    body = "LSVAU2180N2183294"
-    return body[:8] + vin_check_digit(body) + body[9:]
-
-
-def loan(contract_no: str) -> dict:
-    return {
-        "contract_no": contract_no,
-        "borrower_name": "张三",
-        "id_number": id_number(),
-        "phone": "13812345678",
-        "plate_no": "京A12345",
-        "vin": vin(),
-        "lender": "华夏汽车金融有限公司",
-        "status": "settled",
-        "outstanding_amount": 0,
-        "settled_at": None,
-        "guarantor": None,
-    }
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 24), "white").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @dataclass
 class Target:
     """The fresh case a cell acts on, and who in its branch holds or may take its task."""
@@ -101,6 +66,7 @@ class Target:
     document_id: str
     contract_no: str
     colleague: str  # an operator of the case's branch
+    branch: str
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +136,7 @@ async def make_target(sessions, store, branch: str, held: bool) -> Target:
                 uploaded_by=colleague,
             )
         )
-    return Target(case_id, f"{case_id}-approval-1", document_id, contract_no, colleague)
+    return Target(case_id, f"{case_id}-approval-1", document_id, contract_no, colleague, branch)
 
 
 def ledger_csv(contract_no: str) -> str:
@@ -192,6 +158,9 @@ async def call(api: httpx.AsyncClient, endpoint: str, t: Target, token: str) -> 
         return await api.post(url, json=body, headers=headers)
     if endpoint == "GET /api/v1/cases":
         return await api.get(url, params={"q": t.contract_no}, headers=headers)
+    if endpoint == "GET /api/v1/tasks":
+        # Oldest first: this module's own branches keep the fresh task on the one page.
+        return await api.get(url, params={"branch": t.branch, "limit": 200}, headers=headers)
     if endpoint.endswith("/documents"):
         files = {"file": ("id.png", png(), "image/png")}
         return await api.post(

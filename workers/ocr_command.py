@@ -77,6 +77,10 @@ def run_ocr_command(
         choices = ", ".join(["auto", *(t.value for t in DocType)])
         print(f"error: unknown document type {doc_type!r}; choose one of {choices}", file=err)
         return EXIT_UNREADABLE
+    if engine_name == "paddleocr" and model_dir is None:
+        from kernel.settings import get_settings
+
+        model_dir = get_settings().paddle_model_dir  # the CLI is an entry point: env is ours
     try:
         reader = DocumentReader(build_engine(engine_name, model_dir))
     except OcrEngineUnavailable as exc:

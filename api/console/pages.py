@@ -51,15 +51,12 @@ def _templates() -> Environment:
 
 def render_page(api_prefix: str) -> str:
     texts = messages()[DEFAULT_LANGUAGE]
-    return (
-        _templates()
-        .get_template("console.html")
-        .render(
-            api_prefix=api_prefix,
-            language=DEFAULT_LANGUAGE,
-            messages=messages(),
-            t=lambda key: texts.get(key, key),
-        )
+    template = _templates().get_template("console.html")
+    return template.render(
+        api_prefix=api_prefix,
+        language=DEFAULT_LANGUAGE,
+        messages=messages(),
+        t=lambda key: texts.get(key, key),
     )
 
 

@@ -3,6 +3,7 @@ do what and what the API answers, where no workflow needs to run."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,14 +12,51 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from PIL import Image
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from api.app import create_app
 from kernel.settings import Settings
+from models.identity import id_check_char, vin_check_digit
 from models.payloads import DecisionOutcome
 
 UNREACHABLE_TEMPORAL = "127.0.0.1:1"
+
+
+# --- test data ------------------------------------------------------------------
+
+
+def id_number() -> str:
+    body = "11010119900307123"
+    return body + id_check_char(body)
+
+
+def vin() -> str:
+    body = "LSVAU2180N2183294"
+    return body[:8] + vin_check_digit(body) + body[9:]
+
+
+def loan(contract_no: str) -> dict:
+    return {
+        "contract_no": contract_no,
+        "borrower_name": "张三",
+        "id_number": id_number(),
+        "phone": "13812345678",
+        "plate_no": "京A12345",
+        "vin": vin(),
+        "lender": "华夏汽车金融有限公司",
+        "status": "settled",
+        "outstanding_amount": 0,
+        "settled_at": None,
+        "guarantor": None,
+    }
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @dataclass

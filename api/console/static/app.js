@@ -5,7 +5,7 @@ import { fill, h } from "./dom.js";
 import { renderCase } from "./case.js";
 import { forgetDocuments, installLightbox } from "./documents.js";
 import { renderCases, renderInbox } from "./inbox.js";
-import { T, apply, getLanguage, label, languages, setLanguage, t } from "./i18n.js";
+import { T, apply, getLanguage, label, languages, setLanguage } from "./i18n.js";
 import { clearError, describe, showError } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -120,5 +120,4 @@ function boot() {
   show().catch(showError);
 }
 
-document.title = `${t("app.title")} · jieya`;
 boot();

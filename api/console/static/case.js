@@ -132,7 +132,7 @@ function taskBlock(c, decided, onDecided) {
       { class: "task-line" },
       h("span", { class: "kind" }, label("kind", task.kind)),
       " ",
-      h("span", { class: "muted small" }, `${t("col.round")} ${task.round} · ${t("col.due")} ${formatTime(task.due_at)}`),
+      h("span", { class: "muted small" }, T("col.round"), ` ${task.round} · `, T("col.due"), ` ${formatTime(task.due_at)}`),
       " ",
       overdue(task),
       task.assignee ? h("span", { class: "muted small" }, ` · ${task.assignee}`) : null,
@@ -151,7 +151,7 @@ function approvalsBlock(c) {
     h(
       "ul",
       {},
-      c.approvals.map((d) => h("li", {}, h("strong", {}, label("decision", d.decision)), ` · ${d.actor} (${t(`role.${d.role}`)}) · ${formatTime(d.created_at)}`, d.comment ? h("div", { class: "comment" }, d.comment) : null)),
+      c.approvals.map((d) => h("li", {}, h("strong", {}, label("decision", d.decision)), ` · ${d.actor} (`, label("role", d.role), `) · ${formatTime(d.created_at)}`, d.comment ? h("div", { class: "comment" }, d.comment) : null)),
     ),
   );
 }
@@ -204,13 +204,16 @@ export async function renderCase(view, caseId) {
 
   function decided(updated, decision, task) {
     decidedTasks.add(task.task_id);
+    reveal = false; // the decision's answer carries masked numbers
     notice = h("p", { class: "notice", "data-testid": "decision-done" }, T("decision.done"), ": ", T(`decision.${decision}`));
     drawn = "";
     refresh(updated);
   }
 
-  async function refresh(known) {
+  // A reveal is one deliberate, audited read: automatic refreshes go back to masked numbers.
+  async function refresh(known = null, automatic = false) {
     clearTimeout(timer);
+    if (automatic) reveal = false;
     try {
       const query = reveal ? { reveal: "true" } : {};
       const path = `/cases/${encodeURIComponent(caseId)}`;
@@ -225,7 +228,7 @@ export async function renderCase(view, caseId) {
       }
       const auto = moving(c, decidedTasks);
       slot(root, "live").hidden = !auto;
-      if (auto) timer = setTimeout(() => refresh(), POLL_MS);
+      if (auto) timer = setTimeout(() => refresh(null, true), POLL_MS);
     } catch (error) {
       if (!alive) return;
       if (reveal && error.status === 403) {
