@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy import ColumnElement, false, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import case_scope, lock_case
+from api.deps import case_scope, find_visible_case, is_active, lock_case
 from api.errors import ApiError
 from models.audit import append_event
 from models.enums import Role, TaskKind, TaskState
@@ -181,3 +181,25 @@ async def release(session: AsyncSession, task: HumanTask, operator: Operator, **
     await hand_over(
         session, task, case, None, actor=operator.name, event="task.released", **details
     )
+
+
+async def assign(session: AsyncSession, task: HumanTask, operator: Operator, name: str) -> None:
+    """A senior hands `task` to `name`: active, able to see the case, allowed to take it."""
+    target = await session.get(Operator, name)
+    if target is None or not is_active(target):
+        raise _invalid_assignee(f"there is no active operator named {name}")
+    if await find_visible_case(session, target, task.case_id) is None:
+        raise _invalid_assignee(
+            f"{target.name} works in branch {target.branch} and cannot see this case"
+        )
+    task, case = await locked(session, task)
+    if refusal := take_refusal(task, case, target):
+        raise _invalid_assignee(f"{target.name} may not take this task: {refusal.message}")
+    if task.assignee == target.name:
+        await session.commit()
+        return
+    await hand_over(session, task, case, target.name, actor=operator.name, event="task.assigned")
+
+
+def _invalid_assignee(message: str) -> ApiError:
+    return ApiError(422, "invalid_assignee", message)

@@ -22,9 +22,9 @@ SEARCH_TEXT = literal_column(
 NEWEST_FIRST = (Case.created_at.desc(), Case.case_id.desc())
 
 
-def like_pattern(text: str) -> str:
-    """`%text%` with LIKE's own wildcards in `text` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def like_pattern(fragment: str) -> str:
+    """`%fragment%`, with LIKE's own wildcards in `fragment` taken literally."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
@@ -50,14 +50,14 @@ def case_filters(search: CaseSearch, operator: Operator) -> list[ColumnElement[b
     return conditions
 
 
-def text_match(text: str) -> ColumnElement[bool]:
-    """Substring match on contract number, plate and name, by the trigram index.
+def text_match(fragment: str) -> ColumnElement[bool]:
+    """`fragment` anywhere in the contract number, plate or name, whatever its case.
 
-    Text without upper/lower case (digits, Chinese) takes LIKE: the same rows, and where no
+    A fragment without letter case (digits, Chinese) takes LIKE: the same rows, and when no
     trigram applies (one or two characters) the scan skips ILIKE's lower() of every row.
-    PostgreSQL's default LIKE escape character is the backslash `like_pattern` uses."""
-    pattern = like_pattern(text)
-    if text.lower() == text.upper():
+    Both use the trigram index, and both escape with the backslash `like_pattern` uses."""
+    pattern = like_pattern(fragment)
+    if fragment.lower() == fragment.upper():
         return SEARCH_TEXT.like(pattern)
     return SEARCH_TEXT.ilike(pattern)
 

@@ -248,7 +248,7 @@ async def measure(url: str, cases: int, runs: int, ctype: str | None) -> None:
     )
     print(f"\n{cases} cases, LC_CTYPE {ctype or 'C (embedded default)'}, {runs} runs each;")
     print("ms for what GET /cases runs (count + page of 50), and the page query's plan\n")
-    print(f"{'query':<38}{'p50':>7}{'p95':>7}{'rows':>8}  plan of the page query")
+    print(f"{'query':<38}{'p50':>7}{'p95':>7}{'count':>8}  plan of the page query")
     try:
         for label, make in makers.items():
             timings, total = [], 0

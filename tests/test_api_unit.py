@@ -18,7 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import opening
+from api import opening, views
 from api.app import create_app
 from api.errors import temporal_error
 from api.routes import decisions
@@ -817,3 +817,27 @@ async def test_a_decision_acts_on_a_claimed_task(api, tokens, sessions, monkeypa
         ("task.released", None),
         ("task.claimed", True),
     ]
+
+
+def test_masking_reaches_ocr_readings_mismatches_and_free_text():
+    ocr = {
+        "fields": {"id_number": {"value": "1101011990O307123X", "confidence": 0.8}},
+        "mismatches": [{"field": "id_number", "ocr_value": "11O1", "expected": id_number()}],
+        "issues": [f"low confidence on {id_number()}", "phone 13812345678 unreadable"],
+        "vin": vin(),
+    }
+    assert views.masked(ocr) == {
+        "fields": {"id_number": {"value": "110101********123X", "confidence": 0.8}},
+        "mismatches": [
+            {
+                "field": "id_number",
+                "ocr_value": "****",
+                "expected": "110101********" + id_number()[-4:],
+            }
+        ],
+        "issues": [
+            f"low confidence on 110101********{id_number()[-4:]}",
+            "phone 138****5678 unreadable",
+        ],
+        "vin": vin(),  # 17 characters: a VIN is no ID number
+    }

@@ -105,7 +105,7 @@ async def decide(
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise _timed_out() from None  # it may have landed: the claim stays
     except (WorkflowUpdateFailedError, RPCError) as error:
-        if False:
+        if claimed and task is not None:
             # Give back what we took for this decision; if the task moved on, so be it.
             with contextlib.suppress(ApiError):
                 await release(session, task, operator, reason="the case refused the decision")

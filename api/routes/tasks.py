@@ -8,22 +8,12 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from api.auth import CurrentOperator, DeciderOperator, SeniorOperator
-from api.claims import (
-    claim,
-    hand_over,
-    inbox_scope,
-    locked,
-    overdue,
-    release,
-    take_refusal,
-    visible_task,
-)
-from api.deps import SessionDep, case_scope, find_visible_case, is_active
-from api.errors import ApiError
+from api.claims import assign, claim, inbox_scope, overdue, release, visible_task
+from api.deps import SessionDep, case_scope
 from api.inputs import TaskAssign, TaskFilter
 from api.views import TaskPublic, TasksPublic, task_view
 from models.enums import TaskState
-from models.tables import Case, HumanTask, Operator
+from models.tables import Case, HumanTask
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -90,24 +80,5 @@ async def assign_task(
 ) -> TaskPublic:
     """Hand the task to someone of the case's branch who may decide it."""
     task = await visible_task(session, operator, task_id)
-    target = await session.get(Operator, body.operator)
-    if target is None or not is_active(target):
-        raise _invalid_assignee(f"there is no active operator named {body.operator}")
-    if await find_visible_case(session, target, task.case_id) is None:
-        raise _invalid_assignee(
-            f"{target.name} works in branch {target.branch} and cannot see this case"
-        )
-    task, case = await locked(session, task)
-    if refusal := take_refusal(task, case, target):
-        raise _invalid_assignee(f"{target.name} may not take this task: {refusal.message}")
-    if task.assignee != target.name:
-        await hand_over(
-            session, task, case, target.name, actor=operator.name, event="task.assigned"
-        )
-    else:
-        await session.commit()
+    await assign(session, task, operator, body.operator)
     return task_view(task)
-
-
-def _invalid_assignee(message: str) -> ApiError:
-    return ApiError(422, "invalid_assignee", message)
