@@ -226,11 +226,16 @@ class CaseActivities:
     async def close_task(self, request: CloseTaskInput) -> None:
         state = TaskState.CANCELLED if request.cancelled else TaskState.DONE
         async with self._sessions() as session, session.begin():
-            await session.exec(
+            closed = await session.exec(
                 update(HumanTask)
                 .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
                 .values(state=state.value, closed_at=utcnow())
+                .returning(HumanTask.case_id)
             )
+            case_id = closed.scalar_one_or_none()
+            if case_id is not None:
+                # Nobody holds a case whose task is closed, however it closed.
+                await session.exec(update(Case).where(Case.case_id == case_id).values(assignee=None))
 
     @activity.defn
     async def record_decision(self, request: RecordDecisionInput) -> None:

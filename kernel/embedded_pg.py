@@ -251,7 +251,10 @@ class EmbeddedPostgres:
             "-U", SUPERUSER,
             "--auth=trust",  # the server only listens on loopback and a private socket dir
             "--encoding=UTF8",
-            "--no-locale",
+            # Byte-order collation (fast, stable), but a UTF-8 ctype so pg_trgm
+            # indexes Chinese names instead of ignoring them.
+            "--lc-collate=C",
+            "--lc-ctype=C.UTF-8",
             "--no-instructions",
         ]  # fmt: skip
         result = subprocess.run(
