@@ -51,6 +51,7 @@ class OcrActivities:
             )
         doc_type = DocType(document.doc_type)
         reading = await self._cache.get(document.sha256, doc_type)
+        from_cache = reading is not None
         if reading is None:
             reading = await self._read(document.sha256, doc_type)
             await self._cache.put(document.sha256, doc_type, reading)
@@ -68,6 +69,7 @@ class OcrActivities:
                     issues=reading.issues,
                     mismatches=[],
                     ms=reading.ms,
+                    from_cache=from_cache,
                     created_at=utcnow(),
                 )
                 .on_conflict_do_nothing(constraint="uq_ocr_results_document")

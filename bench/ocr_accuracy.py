@@ -26,8 +26,8 @@ from simulators.docgen import DEGRADATIONS, render
 
 def _encode(image, degradation: str) -> bytes:
     buffer = io.BytesIO()
-    if degradation in ("photo", "all"):
-        image.save(buffer, format="JPEG", quality=90)
+    if degradation in ("rotate", "photo", "all"):
+        image.save(buffer, format="JPEG", quality=85)
     else:
         image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -293,8 +293,9 @@ class PlateCheck:
 
 
 def normalize_plate(text: str) -> str:
-    """Drop the printed separator dot and spaces, upper-case the Latin part."""
-    return re.sub(r"[\s·.\-]", "", normalize_text(text)).upper()
+    """Drop the printed separator dot (or what OCR makes of it) and spaces,
+    upper-case the Latin part."""
+    return re.sub(r"[\s·.\-|]", "", normalize_text(text)).upper()
 
 
 def check_plate(text: str) -> PlateCheck:

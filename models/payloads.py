@@ -108,6 +108,9 @@ class RiskResult(BaseModel):
     reasons: list[str]
     required_approvals: int
     needs_document_review: bool
+    # What a document-review task shows per field: OCR value, expected value,
+    # confidence and the image region it was read from.
+    mismatches: list[FieldMismatch] = Field(default_factory=list)
 
 
 class OpenTask(BaseModel):

@@ -67,4 +67,5 @@ def assess(facts: RiskFacts) -> RiskResult:
         reasons=reasons,
         required_approvals=1 if grade == RiskGrade.LOW else 2,
         needs_document_review=bool(facts.mismatches or facts.documents_needing_review),
+        mismatches=facts.mismatches,
     )

@@ -165,6 +165,8 @@ class OcrResult(SQLModel, table=True):
     issues: list = _json(list)
     mismatches: list = _json(list)
     ms: int
+    # True when the reading came from the content cache, not from the engine.
+    from_cache: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     created_at: datetime = _timestamp()
 
 

@@ -190,7 +190,13 @@ class ReleaseCaseWorkflow:
         assert self._risk is not None
         self._approvals = []
         if self._risk.needs_document_review:
-            verdict = await self._ask(TaskKind.DOCUMENT_REVIEW, {"reasons": self._risk.reasons})
+            verdict = await self._ask(
+                TaskKind.DOCUMENT_REVIEW,
+                {
+                    "reasons": self._risk.reasons,
+                    "mismatches": [m.model_dump(mode="json") for m in self._risk.mismatches],
+                },
+            )
             if verdict != DecisionKind.APPROVE:
                 return verdict
         details = {"grade": self._risk.grade.value, "reasons": self._risk.reasons}
