@@ -267,19 +267,27 @@ class ReleaseCaseWorkflow:
 
     async def _ask(self, kind: TaskKind, details: dict) -> DecisionKind:
         """Open a human task and wait for the decision on it."""
-        await self._enter(CaseStatus.AWAITING_APPROVAL, f"awaiting_{kind.value}")
         self._task_seq += 1
         opened = workflow.now()
+        # Known to the validator before anyone can see the task in the inbox,
+        # so a quick operator is never told "no decision is expected now".
         self._decision = None
-        self._task = await workflow.execute_activity_method(
+        self._task = OpenTask(
+            task_id=f"{self._case_id}-{self._task_seq}-{kind.value}",
+            kind=kind,
+            round=self._round,
+            due_at=opened + self._timings.sla_for(kind),
+        )
+        await self._enter(CaseStatus.AWAITING_APPROVAL, f"awaiting_{kind.value}")
+        await workflow.execute_activity_method(
             CaseActivities.open_task,
             OpenTaskInput(
                 case_id=self._case_id,
-                task_id=f"{self._case_id}-{self._task_seq}-{kind.value}",
+                task_id=self._task.task_id,
                 kind=kind,
                 round=self._round,
                 details=details,
-                due_at=opened + self._timings.sla_for(kind),
+                due_at=self._task.due_at,
             ),
             **DB_ACTIVITY,
         )
