@@ -204,6 +204,7 @@ def _summary(settings: Settings, stack: DevStack) -> str:
     lines = [
         "",
         "jieya dev is up.",
+        f"  Console       {stack.api}/console",
         f"  API docs      {stack.api}/api/v1/docs",
         f"  Temporal UI   {stack.temporal_ui or '(external Temporal: ' + stack.temporal + ')'}",
         f"  Credentials   {data_dir / CREDENTIALS_FILE}",
