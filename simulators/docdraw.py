@@ -139,6 +139,18 @@ def rotate(image: Image.Image, degrees: float) -> Image.Image:
     return image.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=corner)
 
 
+def on_table(image: Image.Image, rng: random.Random) -> Image.Image:
+    """The document lying on a desk, photographed from a little way off."""
+    scale = rng.uniform(0.5, 0.75)
+    card = image.resize((round(image.width * scale), round(image.height * scale)),
+                        Image.Resampling.LANCZOS)  # fmt: skip
+    desk = tuple(rng.randint(60, 140) for _ in range(3))
+    frame = Image.new("RGB", image.size, desk)
+    frame.paste(card, (rng.randint(0, image.width - card.width),
+                       rng.randint(0, image.height - card.height)))  # fmt: skip
+    return frame
+
+
 def photograph(image: Image.Image, rng: random.Random) -> Image.Image:
     """Uneven light, a little defocus, sensor noise and JPEG artefacts."""
     width, height = image.size

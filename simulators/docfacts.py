@@ -12,9 +12,15 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
-from models.identity import check_id_number, id_check_char, vin_check_digit
+from models.identity import (
+    check_id_number,
+    id_check_char,
+    normalize_amount,
+    normalize_date,
+    vin_check_digit,
+)
 
 _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
@@ -142,6 +148,23 @@ class DocumentFacts(BaseModel):
     lender: str
     brand_model: str
     register_date: str
+
+    @field_validator("birth_date", "settled_date", "register_date")
+    @classmethod
+    def _iso_date(cls, value: str) -> str:
+        # Loan records may say 2026/3/5; documents are drawn from ISO dates.
+        iso = normalize_date(value)
+        if iso is None:
+            raise ValueError(f"{value!r} is not a date")
+        return iso
+
+    @field_validator("amount")
+    @classmethod
+    def _decimal_amount(cls, value: str) -> str:
+        amount = normalize_amount(value)
+        if amount is None:
+            raise ValueError(f"{value!r} is not an amount")
+        return amount
 
     @classmethod
     def random(cls, rng: random.Random, **known: str) -> DocumentFacts:

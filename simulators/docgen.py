@@ -24,7 +24,15 @@ from PIL import Image
 
 from models.enums import DocType
 from simulators import docforms
-from simulators.docdraw import Page, available_fonts, guilloche, photograph, rotate, stamp_seal
+from simulators.docdraw import (
+    Page,
+    available_fonts,
+    guilloche,
+    on_table,
+    photograph,
+    rotate,
+    stamp_seal,
+)
 from simulators.docfacts import DocumentFacts, tamper
 from simulators.docforms import Item, Style
 
@@ -275,6 +283,8 @@ def render(
     if degradation in ("rotate", "all"):
         image = rotate(image, rng.choice((-1, 1)) * rng.uniform(1.0, 3.0))
     if degradation in ("photo", "all"):
+        if doc_type in (DocType.ID_CARD, DocType.DRIVING_LICENSE) and rng.random() < 0.5:
+            image = on_table(image, rng)
         image = photograph(image, rng)
     return image, truth
 
@@ -319,9 +329,10 @@ def _main() -> None:
             facts = tamper(facts, tampered, random.Random(seed))
         image, fields = render(doc_type, facts, seed, degradation=degradation)
         name = f"{i:03d}_{doc_type.value}_{degradation}{'_tampered' if tampered else ''}"
-        if degradation in ("photo", "all"):
+        # Photos and crooked scans come as JPEG; clean and stamped pages as PNG.
+        if degradation in ("rotate", "photo", "all"):
             name += ".jpg"
-            image.save(args.out_dir / name, quality=88)
+            image.save(args.out_dir / name, quality=85)
         else:
             name += ".png"
             image.save(args.out_dir / name, optimize=True)

@@ -133,6 +133,12 @@ def test_sentence_style_certificate_wrapping_over_lines():
     assert values(extract_fields(DocType.SETTLEMENT_CERTIFICATE, lines)) == SETTLEMENT_EXPECTED
 
 
+def test_name_in_running_text_loses_honorific_and_particle():
+    for sentence in ("兹证明借款人张三先生,其汽车贷款已结清", "借款人张三于2025年3月5日结清"):
+        reading = extract_fields(DocType.SETTLEMENT_CERTIFICATE, [line(sentence, 100, 200)])
+        assert reading.fields["name"].value == "张三", sentence
+
+
 def test_wrong_check_character_needs_review_and_says_why():
     lines = [
         line(f"借款人:张三 身份证号:{ID[:17]}1", 100, 200),

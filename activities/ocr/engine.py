@@ -23,6 +23,10 @@ Point = tuple[float, float]
 # cost time on a 2-core worker.
 MAX_DETECT_SIDE = 1280
 MIN_LINE_SCORE = 0.3
+# Below this line height (detector pixels) detection gets unreliable, so the
+# page is detected again at a resolution that brings lines to the second figure.
+MIN_TEXT_HEIGHT = 14
+COMFORTABLE_TEXT_HEIGHT = 24
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,27 @@ class RapidOcrEngine:
         )
         self._detect_side = detect_side
 
-    def recognize(self, image: np.ndarray) -> list[OcrLine]:
+    def _detect(self, image: np.ndarray) -> list[np.ndarray]:
         small, scale = _downscale(image, self._detect_side)
         boxes, _elapsed = self._ocr.text_det(small)
         if boxes is None or len(boxes) == 0:
             return []
-        boxes = [np.asarray(box, dtype=np.float32) / scale for box in self._ocr.sorted_boxes(boxes)]
+        heights = sorted(float(np.linalg.norm(box[3] - box[0])) for box in boxes)
+        typical = heights[len(heights) // 2]
+        if scale < 1.0 and typical < MIN_TEXT_HEIGHT:
+            # Small print (a card photographed from afar): detect again at the
+            # resolution that brings it to a comfortable height.
+            scale = min(1.0, scale * COMFORTABLE_TEXT_HEIGHT / max(typical, 1.0))
+            small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            boxes, _elapsed = self._ocr.text_det(small)
+            if boxes is None or len(boxes) == 0:
+                return []
+        return [np.asarray(box, dtype=np.float32) / scale for box in self._ocr.sorted_boxes(boxes)]
+
+    def recognize(self, image: np.ndarray) -> list[OcrLine]:
+        boxes = self._detect(image)
+        if not boxes:
+            return []
         crops = self._ocr.get_crop_img_list(image, boxes)
         results, _elapsed = self._ocr.text_rec(crops, False)
         return [

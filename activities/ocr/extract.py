@@ -17,9 +17,11 @@ from functools import cache
 
 from pydantic import BaseModel, Field
 
+from activities.ocr.classify import classify
 from activities.ocr.doctypes import LAYOUTS, DocLayout
 from activities.ocr.engine import OcrLine
 from activities.ocr.fields import FIELDS, FieldSpec
+from activities.ocr.idcard import POSITION_PENALTY, read_by_position
 from activities.ocr.labels import LabelVocabulary
 from activities.ocr.layout import (
     Segment,
@@ -36,6 +38,8 @@ from models.identity import check_id_number, normalize_text
 CONFIDENCE_FLOOR = 0.80
 # A value found only by its shape (no label next to it) is trusted a little less.
 UNLABELLED_PENALTY = 0.95
+__all__ = ["CONFIDENCE_FLOOR", "DocumentReading", "FieldReading", "classify", "extract_fields"]
+
 # Identifiers that must not appear twice with different values on one document.
 _UNIQUE_KEYS = ("id_number", "vin", "plate_no")
 
@@ -146,8 +150,9 @@ def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Cand
         pieces = _value_pieces(segment, keys, segments)
         if not pieces:
             continue
-        if any(FIELDS[key].multiline for key in keys):
-            extra = continuation(pieces[0], segments)
+        wraps = [FIELDS[key].continues for key in keys if FIELDS[key].continues]
+        if wraps:
+            extra = continuation(pieces[0], segments, wraps[0])
             for piece in extra:
                 piece.claimed = True
             pieces += extra
@@ -276,6 +281,18 @@ def extract_fields(doc_type: DocType, lines: list[OcrLine]) -> DocumentReading:
     found = _collect(layout, segments)
     _scan(layout, lines, found)
     _join_model(found)
+    if doc_type is DocType.ID_CARD:
+        missing = {
+            key
+            for key in layout.keys
+            if not any(FIELDS[key].validate(c.value) is None for c in found.get(key, []))
+        }
+
+        def add(key: str, value: str, confidence: float, box: list) -> None:
+            penalised = confidence * POSITION_PENALTY
+            found[key].append(_Candidate(value, penalised, list(box), labelled=False))
+
+        read_by_position(lines, missing, add)
 
     fields: dict[str, FieldReading] = {}
     notes: list[str] = []
@@ -309,35 +326,3 @@ def _judge(layout: DocLayout, fields: dict[str, FieldReading], notes: list[str])
     return DocumentReading(
         doc_type=layout.doc_type, fields=fields, needs_review=needs_review, issues=issues
     )
-
-
-def classify(lines: list[OcrLine]) -> DocType | None:
-    """Which of the four documents these lines come from, or None if unclear."""
-    if not lines:
-        return None
-    heights = sorted(abs(line.box[3][1] - line.box[0][1]) for line in lines)
-    typical = heights[len(heights) // 2] or 1.0
-    top = min(min(y for _, y in line.box) for line in lines)
-    bottom = max(max(y for _, y in line.box) for line in lines)
-    scores: dict[DocType, float] = {}
-    for layout in LAYOUTS.values():
-        score = 0.0
-        seen: set[str] = set()
-        for line in lines:
-            text = normalize_text(line.text).replace(" ", "")
-            height = abs(line.box[3][1] - line.box[0][1])
-            near_top = min(y for _, y in line.box) - top < 0.2 * (bottom - top)
-            title = next((w for w in layout.title_words if w in text), None)
-            if title and title not in seen:
-                seen.add(title)
-                score += 3 * (2 if height > 1.3 * typical or near_top else 1)
-            for word in layout.body_words:
-                if word in text and word not in seen:
-                    seen.add(word)
-                    score += 1
-        scores[layout.doc_type] = score
-    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-    (best, best_score), (_, runner_up) = ranked[0], ranked[1]
-    if best_score < 3 or best_score - runner_up < 1:
-        return None
-    return best

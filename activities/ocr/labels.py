@@ -57,7 +57,7 @@ def _compile(labels: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]]
     return _PATTERN_CACHE[labels]
 
 
-def _edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str) -> int:
     previous = list(range(len(b) + 1))
     for i, x in enumerate(a, 1):
         current = [i]
@@ -85,11 +85,13 @@ def _fuzzy_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | No
             continue
         sizes = (len(label),) if len(label) < 4 else (len(label), len(label) - 1, len(label) + 1)
         # The closest reading wins; on a tie, the one as long as the label.
-        scored = [(_edit_distance(text[lead : lead + size], label), i, size)
-                  for i, size in enumerate(sizes)]  # fmt: skip
+        scored = [(edit_distance(text[lead : lead + size], label), i, size)
+                  for i, size in enumerate(sizes) if lead + size <= len(text)]  # fmt: skip
+        if not scored:
+            continue
         distance, _order, size = min(scored)
         end = lead + size
-        if distance > 1 or end > len(text) or _alnum(text[lead:end]) != _alnum(label):
+        if distance > 1 or _alnum(text[lead:end]) != _alnum(label):
             # A Latin letter or digit standing in for a Chinese character is the
             # value's first character (发动机号SL98… is not 发动机号码 L98…).
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from activities.ocr.engine import OcrLine, Point
@@ -204,8 +204,11 @@ def values_below(label: Segment, segments: list[Segment], max_gap: float = 2.2) 
     return values
 
 
-def continuation(first: Segment, segments: list[Segment], limit: int = 3) -> list[Segment]:
-    """Lines that continue a wrapped value: left-aligned with it, directly below."""
+def continuation(
+    first: Segment, segments: list[Segment], fits: Callable[[str], bool], limit: int = 3
+) -> list[Segment]:
+    """Lines that continue a wrapped value: left-aligned with it, directly
+    below, and reading like more of the same value (``fits``)."""
     chain = [first]
     for _ in range(limit):
         last = chain[-1]
@@ -219,6 +222,7 @@ def continuation(first: Segment, segments: list[Segment], limit: int = 3) -> lis
             and all(s is not c for c in chain)
             and 0 <= s.y0 - last.y1 + 0.3 * h <= 1.2 * h
             and abs(s.x0 - first.value_x0) <= 1.5 * h
+            and fits(s.text)
         ]
         if not below:
             break
