@@ -235,7 +235,9 @@ class CaseActivities:
             case_id = closed.scalar_one_or_none()
             if case_id is not None:
                 # Nobody holds a case whose task is closed, however it closed.
-                await session.exec(update(Case).where(Case.case_id == case_id).values(assignee=None))
+                await session.exec(
+                    update(Case).where(Case.case_id == case_id).values(assignee=None)
+                )
 
     @activity.defn
     async def record_decision(self, request: RecordDecisionInput) -> None:

@@ -8,7 +8,7 @@ from temporalio import activity
 from activities.adapters.ledger import Ledger
 from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, business_error
 from activities.notification_activities import Messengers
-from activities.outbox import OutgoingMessage, Outbox
+from activities.outbox import Outbox, OutgoingMessage
 from kernel.db import SessionFactory
 from models.enums import NotificationChannel
 from models.messages import render_guarantor_release

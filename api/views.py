@@ -13,10 +13,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from kernel.logging import get_logger
+from models.audit_verify import ChainReport
 from models.enums import CaseStatus, DocType, RiskGrade, Role
 from models.payloads import CaseState
-from models.tables import Case, Decision, Document, HumanTask, OcrResult, RiskAssessment
+from models.tables import (
+    AuditEvent,
+    Case,
+    Decision,
+    Document,
+    HumanTask,
+    OcrResult,
+    RiskAssessment,
+)
+from models.timeline import Timeline
 from workflows.client import case_handle
+from workflows.history import HistorySource
 from workflows.release_case import ReleaseCaseWorkflow
 
 log = get_logger("jieya.api")
@@ -224,8 +235,48 @@ class AuditEventPublic(BaseModel):
 
 
 class HistoryPublic(BaseModel):
+    """`data`: the audit records in seq order; `timeline`: the same case as the
+    workflow history tells it, linked to those records; `history_source` says
+    where the history came from (`temporal`, `archive`, or null: none left)."""
+
     data: list[AuditEventPublic]
     count: int
+    verification: ChainReport
+    history_source: HistorySource | None
+    timeline: Timeline
+
+
+def history_view(
+    events: list[AuditEvent],
+    timeline: Timeline,
+    verification: ChainReport,
+    source: HistorySource | None,
+) -> HistoryPublic:
+    """The history endpoint's answer, with ID and phone numbers masked like every
+    other view (the hashes cover the unmasked records: verify with the CLI)."""
+    data = [
+        AuditEventPublic.model_validate(e, from_attributes=True).model_copy(
+            update={"details": masked(e.details)}
+        )
+        for e in events
+    ]
+    entries = [
+        entry.model_copy(
+            update={
+                "what": mask_text(entry.what),
+                "comment": masked(entry.comment),
+                "failure": masked(entry.failure),
+            }
+        )
+        for entry in timeline.entries
+    ]
+    return HistoryPublic(
+        data=data,
+        count=len(data),
+        verification=verification,
+        history_source=source,
+        timeline=timeline.model_copy(update={"entries": entries}),
+    )
 
 
 class LoansImported(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -17,8 +18,12 @@ from models.enums import Role
 app = typer.Typer(help="jieya 解押 — car-loan mortgage release", no_args_is_help=True)
 operator_app = typer.Typer(help="Operator accounts and tokens", no_args_is_help=True)
 loans_app = typer.Typer(help="The loan ledger", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=True)
+case_app = typer.Typer(help="One case, for auditors", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
 app.add_typer(loans_app, name="loans")
+app.add_typer(audit_app, name="audit")
+app.add_typer(case_app, name="case")
 
 T = TypeVar("T")
 
@@ -75,6 +80,7 @@ def worker(
 def api() -> None:
     """Serve the operator HTTP API (uvicorn)."""
     import uvicorn
+
     from api.app import create_app
 
     settings = _settings()
@@ -160,6 +166,59 @@ def ocr(
 
     settings = get_settings()
     raise typer.Exit(run_ocr_command(files, doc_type, as_json, settings.ocr_engine))
+
+
+@app.command()
+def replay(
+    case_id: Annotated[str | None, typer.Argument(help="the case to replay")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="a history JSON file, or a case export")
+    ] = None,
+    all_cases: Annotated[bool, typer.Option("--all", help="every case the database knows")] = False,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="with --all: cases changed on or after this day"),
+    ] = None,
+    timeline: Annotated[
+        bool | None,
+        typer.Option(help="print each case's timeline (default: yes for one case, no for --all)"),
+    ] = None,
+) -> None:
+    """Replay case histories with today's workflow code (exit 1 on non-determinism)."""
+    from workers.replay import run_replay
+
+    day = since.date() if since else None
+    code = asyncio.run(run_replay(_settings(), case_id, file, all_cases, day, timeline))
+    raise typer.Exit(code)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    case_id: Annotated[str | None, typer.Argument(help="one case's trail (default: all)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the full report as JSON")] = False,
+) -> None:
+    """Check the audit hash chains; exit 1 naming the first bad record of each damaged stream."""
+    from workers.audit import run_audit_verify
+
+    code = asyncio.run(_with_sessions(_settings(), lambda s: run_audit_verify(s, case_id, as_json)))
+    raise typer.Exit(code)
+
+
+@case_app.command("export")
+def case_export(
+    case_id: str,
+    out: Annotated[
+        Path | None, typer.Option(help="directory (default: current) or file to write")
+    ] = None,
+) -> None:
+    """Write the case's records, audit trail, timeline and history as one JSON file."""
+    from workers.export import run_case_export
+
+    settings = _settings()
+    code = asyncio.run(
+        _with_sessions(settings, lambda s: run_case_export(s, settings, case_id, out))
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -18,6 +18,7 @@ from activities.adapters.ledger import DatabaseLedger
 from activities.adapters.registry import RegistryClient
 from activities.adapters.sms import SmsGateway
 from activities.adapters.storage import LocalDocumentStore
+from activities.archive_activities import HistoryArchiver
 from activities.case_activities import CaseActivities
 from activities.guarantor_activities import GuarantorActivities
 from activities.notification_activities import Messengers, NotificationActivities, StaffAddresses
@@ -26,6 +27,8 @@ from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.logging import get_logger
 from kernel.settings import CASES_TASK_QUEUE, OCR_TASK_QUEUE, Settings
 from kernel.temporal import connect_temporal
+from workers.schedules import ensure_archive_schedule
+from workflows.archive import ArchiveHistoriesWorkflow
 from workflows.release_case import ReleaseCaseWorkflow
 
 log = get_logger("jieya.worker")
@@ -106,8 +109,11 @@ def build_workers(
             Worker(
                 client,
                 task_queue=CASES_TASK_QUEUE,
-                workflows=[ReleaseCaseWorkflow],
-                activities=case_activities(settings, sessions, http),
+                workflows=[ReleaseCaseWorkflow, ArchiveHistoriesWorkflow],
+                activities=[
+                    *case_activities(settings, sessions, http),
+                    HistoryArchiver(client, sessions).archive_closed_cases,
+                ],
             )
         )
     if queue in (Queue.ALL, Queue.OCR):
@@ -137,6 +143,9 @@ async def run_worker(settings: Settings, queue: Queue = Queue.ALL) -> None:
         stack.push_async_callback(engine.dispose)
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
         client = await connect_temporal(settings)
+        if queue in (Queue.ALL, Queue.CASES):
+            # Schedules are not in the time-skipping test server, so not in build_workers.
+            await ensure_archive_schedule(client)
         workers = build_workers(client, settings, session_factory(engine), http, queue, stack)
         for worker in workers:
             await stack.enter_async_context(worker)

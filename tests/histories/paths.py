@@ -76,9 +76,7 @@ async def task_open(handle: WorkflowHandle, kind: TaskKind) -> CaseState:
         if state.open_task.kind != TaskKind.DOCUMENT_REVIEW:
             raise AssertionError(f"expected a {kind.value} task, got {state.open_task.kind.value}")
         await decide(handle, decision(DecisionKind.APPROVE, comment="证件清晰"))
-        await wait_for_state(
-            handle, lambda s: s.open_task is None or s.open_task.kind != state.open_task.kind
-        )
+        await wait_for_state(handle, lambda s, done=state.open_task: s.open_task != done)
 
 
 async def decide(handle: WorkflowHandle, request: DecisionRequest) -> None:

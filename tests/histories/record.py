@@ -64,15 +64,12 @@ async def _database(exits: AsyncExitStack) -> str:
     return url
 
 
-def _simulator(exits: AsyncExitStack, module: str, *args: str) -> str:
+def _simulator(exits: AsyncExitStack, module: str, *args: str, ready=r"LISTENING (\S+)"):
     proc, match = start_process(
-        [sys.executable, "-m", f"simulators.{module}", "--port", "0", *args],
-        r"LISTENING (\S+)",
-        timeout=30,
-        name=module,
+        [sys.executable, "-m", f"simulators.{module}", *args], ready, timeout=30, name=module
     )
     exits.callback(stop_process, proc)
-    return match.group(1)
+    return match
 
 
 async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
@@ -83,8 +80,14 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
         engine = create_engine(await _database(exits))
         exits.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
-        registry = _simulator(exits, "registry", "--complete-after", "0.3")
-        sms = _simulator(exits, "sms")
+        registry = _simulator(exits, "registry", "--port", "0", "--complete-after", "0.3")[1]
+        sms = _simulator(exits, "sms", "--port", "0")[1]
+        smtp = _simulator(
+            exits,
+            "mail",
+            *("--smtp-port", "0", "--http-port", "0"),
+            ready=r"LISTENING smtp=(\S+):(\d+) http=(\S+)",
+        )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(temporal_test_server_path()),
@@ -92,7 +95,13 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
         exits.push_async_callback(env.shutdown)
         await register_search_attributes(env)
         settings = Settings(
-            env="test", data_dir=data_dir, registry_url=registry, sms_url=sms, ocr_concurrency=2
+            env="test",
+            data_dir=data_dir,
+            registry_url=registry,
+            sms_url=sms,
+            smtp_host=smtp[1],
+            smtp_port=int(smtp[2]),
+            ocr_concurrency=2,
         )
         http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
         for worker in build_workers(env.client, settings, sessions, http, Queue.ALL, exits):

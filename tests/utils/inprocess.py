@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from PIL import Image
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from kernel.settings import Settings
@@ -76,6 +77,10 @@ class FakeHandle:
 
     async def query(self, *_: Any, **__: Any) -> None:
         raise RuntimeError("no live state in these tests")
+
+    async def fetch_history(self, **_: Any) -> None:
+        # As a namespace answers once retention has dropped a case.
+        raise RPCError("no workflow histories in these tests", RPCStatusCode.NOT_FOUND, b"")
 
 
 @dataclass
