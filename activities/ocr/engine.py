@@ -152,14 +152,18 @@ class PaddleOcrEngine:
                 "paddleocr is not installed; install the 'paddle' extra or use rapidocr"
             ) from exc
         cls_dir = model_dir / "cls"
-        self._ocr = paddleocr.PaddleOCR(
-            det_model_dir=str(model_dir / "det"),
-            rec_model_dir=str(model_dir / "rec"),
-            cls_model_dir=str(cls_dir) if cls_dir.is_dir() else None,
-            use_angle_cls=False,
-            lang="ch",
-            show_log=False,
-        )
+        try:
+            # The PaddleOCR 2.x API (the `paddle` extra pins it below 3).
+            self._ocr = paddleocr.PaddleOCR(
+                det_model_dir=str(model_dir / "det"),
+                rec_model_dir=str(model_dir / "rec"),
+                cls_model_dir=str(cls_dir) if cls_dir.is_dir() else None,
+                use_angle_cls=False,
+                lang="ch",
+                show_log=False,
+            )
+        except Exception as error:
+            raise OcrEngineUnavailable(f"PaddleOCR failed to start: {error}") from error
         self._detect_side = detect_side
 
     def recognize(self, image: np.ndarray) -> list[OcrLine]:

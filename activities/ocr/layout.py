@@ -176,7 +176,9 @@ def values_right_of(label: Segment, segments: list[Segment]) -> list[Segment]:
     )
     values = []
     for segment in row:
-        if segment.is_label:
+        # A text ending in a colon is some other field's label, even one our
+        # vocabulary does not know (首次还款日：): never a value, and the row ends.
+        if segment.is_label or segment.text.rstrip().endswith((":", "：")):
             break
         values.append(segment)
     return values
