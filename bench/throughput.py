@@ -20,7 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from temporalio.client import WorkflowUpdateFailedError  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
@@ -49,7 +48,6 @@ from tests.utils.factories import (  # noqa: E402
     upload,
 )
 from tests.utils.processes import start_process, stop_process  # noqa: E402
-from workers.worker import Queue, build_workers  # noqa: E402
 from workflows.release_case import ReleaseCaseWorkflow  # noqa: E402
 
 TIMINGS = CaseTimings(registry_poll_first=timedelta(milliseconds=100))
@@ -164,7 +162,6 @@ async def main(cases: int) -> None:
                 env="test", data_dir=root, registry_url=sims["registry"], sms_url=sims["sms"]
             )
             store = LocalDocumentStore(settings.documents_dir)
-            http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
 
             facts = [new_facts() for _ in range(cases)]
             documents = [
@@ -176,15 +173,31 @@ async def main(cases: int) -> None:
             await warm_ocr_cache(sessions, store, documents, settings.ocr_concurrency)
             print(f"OCR cache warmed: {cases * 3} pages in {time.perf_counter() - started:.1f}s")
 
-            workers = build_workers(env.client, settings, sessions, http, Queue.ALL, exits)
-            workers.append(
+            # The case worker is its own process, as `jieya worker` is in production;
+            # the bench process only plays the API and the operators.
+            worker_proc, _ = start_process(
+                [sys.executable, "-m", "workers.cli", "worker"],
+                r"^READY",
+                timeout=180,
+                env={
+                    "JIEYA_DATABASE_URL": url,
+                    "JIEYA_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                    "JIEYA_REGISTRY_URL": sims["registry"],
+                    "JIEYA_SMS_URL": sims["sms"],
+                    "JIEYA_DATA_DIR": str(root),
+                    "JIEYA_LOG_LEVEL": "WARNING",
+                },
+                name="worker",
+            )
+            exits.callback(stop_process, worker_proc)
+            workers = [
                 Worker(
                     env.client,
                     task_queue=BARE_TASK_QUEUE,
                     workflows=[BareWorkflow],
                     activities=[bare_step],
                 )
-            )
+            ]
             for worker in workers:
                 await exits.enter_async_context(worker)
 

@@ -4,58 +4,19 @@ on the Temporal dev server: what an operator's tool sees."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from contextlib import AsyncExitStack
 
-import httpx
 import pytest_asyncio
 
-from kernel.procs import free_port
-from kernel.settings import Settings
-from models.enums import Role
-from models.operators import add_operator
 from tests.utils.factories import REQUIRED, document_png, loan_csv, new_facts, phone_for
-from tests.utils.processes import start_process, stop_process
-from workers.worker import Queue, build_workers
+from tests.utils.live import running_api
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def live(dev_env, database_url, sessions, registry_sim, sms_sim, data_dir):
-    port = free_port()
-    settings = Settings(
-        env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, api_port=port
-    )
-    tokens = {}
-    for name, role in (
-        ("h-alice", Role.OPERATOR),
-        ("h-bob", Role.SENIOR),
-        ("h-carol", Role.AUDITOR),
-        ("h-dave", Role.OPERATOR),
-    ):
-        tokens[name.removeprefix("h-")] = await add_operator(sessions, name, role)
-    env = {
-        "JIEYA_DATABASE_URL": database_url,
-        "JIEYA_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "JIEYA_DATA_DIR": str(data_dir),
-        "JIEYA_API_PORT": str(port),
-        "JIEYA_LOG_FORMAT": "json",
-    }
-    api_proc, _ = start_process(
-        [sys.executable, "-m", "workers.cli", "api"],
-        r"Uvicorn running|Application startup complete",
-        timeout=60,
-        env=env,
-        name="api",
-    )
-    async with AsyncExitStack() as exits:
-        exits.callback(stop_process, api_proc)
-        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(dev_env.client, settings, sessions, http, Queue.ALL, exits):
-            await exits.enter_async_context(worker)
-        api = await exits.enter_async_context(
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60)
-        )
-        yield api, tokens
+    async with running_api(
+        dev_env, database_url, sessions, registry_sim, sms_sim, data_dir, prefix="h-"
+    ) as running:
+        yield running.api, running.tokens
 
 
 def auth(tokens, who, **headers):

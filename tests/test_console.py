@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +13,10 @@ import pytest
 import pytest_asyncio
 
 from api.console.pages import messages
-from kernel.procs import free_port
-from kernel.settings import Settings
-from models.enums import DocType, Role
-from models.operators import add_operator
+from models.enums import DocType
 from simulators.docfacts import DocumentFacts
 from tests.utils.factories import REQUIRED, document_png, loan_csv, new_facts, phone_for
-from tests.utils.processes import start_process, stop_process
-from workers.worker import Queue, build_workers
+from tests.utils.live import Live, running_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -37,16 +31,6 @@ needs_chromium = pytest.mark.skipif(
 
 
 @dataclass
-class Live:
-    base_url: str
-    api: httpx.AsyncClient
-    tokens: dict[str, str]
-
-    def auth(self, who: str, **headers: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}", **headers}
-
-
-@dataclass
 class Uploaded:
     case_id: str
     name: str
@@ -55,42 +39,10 @@ class Uploaded:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def live(dev_env, database_url, sessions, registry_sim, sms_sim, data_dir):
-    port = free_port()
-    settings = Settings(
-        env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, api_port=port
-    )
-    tokens = {}
-    for name, role in (
-        ("c-alice", Role.OPERATOR),
-        ("c-bob", Role.SENIOR),
-        ("c-carol", Role.AUDITOR),
-        ("c-dave", Role.OPERATOR),
-    ):
-        tokens[name.removeprefix("c-")] = await add_operator(sessions, name, role)
-    env = {
-        "JIEYA_DATABASE_URL": database_url,
-        "JIEYA_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "JIEYA_DATA_DIR": str(data_dir),
-        "JIEYA_API_PORT": str(port),
-        "JIEYA_LOG_FORMAT": "json",
-    }
-    api_proc, _ = start_process(
-        [sys.executable, "-m", "workers.cli", "api"],
-        r"Uvicorn running|Application startup complete",
-        timeout=60,
-        env=env,
-        name="api",
-    )
-    async with AsyncExitStack() as exits:
-        exits.callback(stop_process, api_proc)
-        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(dev_env.client, settings, sessions, http, Queue.ALL, exits):
-            await exits.enter_async_context(worker)
-        base_url = f"http://127.0.0.1:{port}"
-        api = await exits.enter_async_context(
-            httpx.AsyncClient(base_url=f"{base_url}/api/v1", timeout=60)
-        )
-        yield Live(base_url, api, tokens)
+    async with running_api(
+        dev_env, database_url, sessions, registry_sim, sms_sim, data_dir, prefix="c-"
+    ) as running:
+        yield running
 
 
 async def poll_case(live: Live, case_id: str, predicate, timeout: float = CASE_TIMEOUT_S) -> dict:
