@@ -25,11 +25,10 @@ from api.routes import decisions
 from kernel.settings import Settings
 from kernel.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from models.enums import CaseStatus, Role, TaskKind, TaskState
-from models.identity import id_check_char, vin_check_digit
 from models.loans import upsert_loans
 from models.operators import add_operator, revoke_operator
 from models.tables import Case, HumanTask, Operator, RegistryRequest, RiskAssessment, utcnow
-from tests.utils.inprocess import FakeHandle, FakeTemporal
+from tests.utils.inprocess import FakeHandle, FakeTemporal, id_number, loan, vin
 from workflows.decisions import DUPLICATE, FORBIDDEN, FOUR_EYES, WRONG_STATE
 
 MAX_UPLOAD = 200_000
@@ -39,28 +38,8 @@ RUN = uuid.uuid4().hex[:8].upper()
 pytestmark = [pytest.mark.timeout(120)]
 
 
-def id_number(body17: str = "11010119900307123") -> str:
-    return body17 + id_check_char(body17)
-
-
-def vin(body: str = "LSVAU2180N2183294") -> str:
-    return body[:8] + vin_check_digit(body) + body[9:]
-
-
 def loan_row(contract_no: str) -> dict:
-    return {
-        "contract_no": contract_no,
-        "borrower_name": "张三",
-        "id_number": id_number(),
-        "phone": "13812345678",
-        "plate_no": "京A12345",
-        "vin": vin(),
-        "lender": "华夏汽车金融有限公司",
-        "status": "active",
-        "outstanding_amount": 1000,
-        "settled_at": None,
-        "guarantor": None,
-    }
+    return loan(contract_no, settled=False)
 
 
 def case_body(contract_no: str, **borrower) -> dict:

@@ -38,7 +38,7 @@ def vin() -> str:
     return body[:8] + vin_check_digit(body) + body[9:]
 
 
-def loan(contract_no: str) -> dict:
+def loan(contract_no: str, settled: bool = True) -> dict:
     return {
         "contract_no": contract_no,
         "borrower_name": "张三",
@@ -47,8 +47,8 @@ def loan(contract_no: str) -> dict:
         "plate_no": "京A12345",
         "vin": vin(),
         "lender": "华夏汽车金融有限公司",
-        "status": "settled",
-        "outstanding_amount": 0,
+        "status": "settled" if settled else "active",
+        "outstanding_amount": 0 if settled else 1000,
         "settled_at": None,
         "guarantor": None,
     }
