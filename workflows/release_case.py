@@ -15,7 +15,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.guarantor_activities import GuarantorActivities
     from activities.notification_activities import NotificationActivities
     from activities.ocr_activities import OcrActivities
-    from activities.registry_activities import RegistryActivities
     from kernel.settings import OCR_TASK_QUEUE
     from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR
     from models.enums import (
@@ -24,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         DecisionKind,
         DocType,
         Milestone,
-        RegistryOutcome,
         RiskGrade,
         TaskKind,
     )
@@ -33,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         CaseRef,
         CaseState,
         CaseTimings,
-        CheckDeregistrationInput,
         CloseTaskInput,
         DecisionOutcome,
         DecisionRequest,
@@ -48,15 +45,15 @@ with workflow.unsafe.imports_passed_through():
         ReleaseCaseInput,
         ReviewDocumentInput,
         RiskResult,
-        SubmitDeregistrationInput,
         TaskSlaInput,
     )
     from workflows.decisions import DecisionRefused, DecisionRules
     from workflows.policies import DB_ACTIVITY, EXTERNAL_ACTIVITY, OCR_ACTIVITY
+    from workflows.registry_step import RegistryStep
 
 
 @workflow.defn
-class ReleaseCaseWorkflow:
+class ReleaseCaseWorkflow(RegistryStep):
     def __init__(self) -> None:
         self._case_id = ""
         self._status = CaseStatus.AWAITING_DOCUMENTS
@@ -215,55 +212,6 @@ class ReleaseCaseWorkflow:
         if release.needed:
             event = "guarantor.released" if release.confirmed else "guarantor.unreachable"
             await self._event(event, {"guarantor": release.guarantor})
-
-    async def _deregister(self) -> DecisionKind:
-        attempt = 1
-        while True:
-            self._registry_key = f"{self._case_id}-dereg-{attempt}"
-            await self._enter(CaseStatus.DEREGISTERING, "submitting_to_registry")
-            result = await workflow.execute_activity_method(
-                RegistryActivities.submit_deregistration,
-                SubmitDeregistrationInput(
-                    case_id=self._case_id,
-                    idempotency_key=self._registry_key,
-                    callback_url=self._timings.registry_callback_url,
-                ),
-                **EXTERNAL_ACTIVITY,
-            )
-            self._step = "waiting_for_registry"
-            result = await self._wait_for_registry(result)
-            if result.outcome == RegistryOutcome.COMPLETED:
-                return DecisionKind.APPROVE
-            verdict = await self._ask(
-                TaskKind.REGISTRY_FOLLOW_UP, {"reason": result.reason, "key": self._registry_key}
-            )
-            if verdict != DecisionKind.APPROVE:
-                return verdict
-            attempt += 1  # approve on a follow-up means "submit again"
-
-    async def _wait_for_registry(self, result: RegistryResult) -> RegistryResult:
-        """Wait for the registry's callback signal, polling as a fallback."""
-        interval = self._timings.registry_poll_first
-        while result.outcome == RegistryOutcome.PENDING:
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        self._registry_result is not None
-                        and self._registry_result.idempotency_key == self._registry_key
-                    ),
-                    timeout=interval,
-                )
-                result, self._registry_result = self._registry_result, None
-            except TimeoutError:
-                result = await workflow.execute_activity_method(
-                    RegistryActivities.check_deregistration,
-                    CheckDeregistrationInput(
-                        case_id=self._case_id, idempotency_key=self._registry_key
-                    ),
-                    **EXTERNAL_ACTIVITY,
-                )
-            interval = min(interval * 2, self._timings.registry_poll_max)
-        return result
 
     async def _ask(self, kind: TaskKind, details: dict) -> DecisionKind:
         """Open a human task and wait for the decision on it."""
