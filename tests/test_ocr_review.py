@@ -4,6 +4,7 @@ disagree with the ledger stop the case at a document-review task."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
 import httpx
@@ -58,8 +59,9 @@ async def test_a_document_that_disagrees_stops_at_a_document_review_task(split_w
         timeout=120,
     )
     assert state.open_task.kind == TaskKind.DOCUMENT_REVIEW
+    # The workflow knows its task a moment before the row is written.
+    task = await _task_row(sessions, state.open_task.task_id)
     async with sessions() as session:
-        task = await session.get(HumanTask, state.open_task.task_id)
         readings = (
             (await session.exec(select(OcrResult).where(OcrResult.case_id == handle.id)))
             .scalars()
@@ -113,3 +115,14 @@ async def test_the_same_file_is_read_once(split_workers, sessions):
     assert len(readings) == 2 and entries == 1
     assert sorted(r.from_cache for r in readings) == [False, True]
     assert readings[0].fields == readings[1].fields
+
+
+async def _task_row(sessions, task_id: str, timeout: float = 30.0) -> HumanTask:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        async with sessions() as session:
+            task = await session.get(HumanTask, task_id)
+        if task is not None:
+            return task
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"task {task_id} was never written")
