@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from models.enums import CaseStatus, Role, TaskKind, TaskState
+from models.enums import Role, TaskKind, TaskState
 from models.loans import LOAN_COLUMNS, upsert_loans
 from models.operators import add_operator
-from models.tables import Case, Document, HumanTask
-from tests.utils.inprocess import FakeTemporal, id_number, in_process_api, loan, png, vin
+from models.tables import Document, HumanTask
+from tests.utils.inprocess import FakeTemporal, case_row, id_number, in_process_api, loan, png, vin
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -99,16 +99,9 @@ async def make_target(sessions, store, branch: str, held: bool) -> Target:
     document_id = f"DOC-M{uuid.uuid4().hex[:10].upper()}"
     async with sessions() as session, session.begin():
         session.add(
-            Case(
-                case_id=case_id,
-                loan_contract_no=contract_no,
-                borrower_name="张三",
-                borrower_id_number=id_number(),
-                borrower_phone="13812345678",
-                plate_no="京A12345",
-                vin=vin(),
-                status=CaseStatus.AWAITING_APPROVAL.value,
-                step="awaiting_approval",
+            case_row(
+                case_id,
+                contract_no,
                 branch=branch,
                 opened_by=f"m-opener-{RUN}",
                 assignee=colleague if held else None,

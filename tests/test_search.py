@@ -19,8 +19,8 @@ from api.search import page_query, search_cases
 from models.enums import CaseStatus, RiskGrade, Role
 from models.loans import upsert_loans
 from models.operators import add_operator
-from models.tables import Case, Operator
-from tests.utils.inprocess import FakeTemporal, id_number, in_process_api, loan, vin
+from models.tables import Operator
+from tests.utils.inprocess import FakeTemporal, case_row, id_number, in_process_api, loan
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -37,23 +37,10 @@ async def add_case(sessions, suffix: str, branch: str = HERE, **fields) -> str:
     contract_no = fields.pop("contract_no", f"SR-{RUN}-{suffix}")
     await upsert_loans(sessions, [loan(contract_no)])
     case_id = fields.pop("case_id", f"RC-S{RUN}{suffix}"[:32])
-    values = dict(
-        case_id=case_id,
-        loan_contract_no=contract_no,
-        borrower_name="张三",
-        borrower_id_number=id_number(),
-        borrower_phone="13812345678",
-        plate_no="京A12345",
-        vin=vin(),
-        status=CaseStatus.COMPLETED.value,
-        step="done",
-        branch=branch,
-        opened_by="someone",
-        created_at=T0,
-    )
+    values = dict(status=CaseStatus.COMPLETED.value, step="done", branch=branch, created_at=T0)
     values.update(fields)
     async with sessions() as session, session.begin():
-        session.add(Case(**values))
+        session.add(case_row(case_id, contract_no, **values))
     return case_id
 
 

@@ -19,8 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from kernel.settings import Settings
+from models.enums import CaseStatus
 from models.identity import id_check_char, vin_check_digit
 from models.payloads import DecisionOutcome
+from models.tables import Case
 
 UNREACHABLE_TEMPORAL = "127.0.0.1:1"
 
@@ -116,3 +118,21 @@ async def in_process_api(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://jieya.test") as client:
             yield client, app
+
+
+def case_row(case_id: str, contract_no: str, **fields: Any) -> Case:
+    """A `cases` row for the loan `loan(contract_no)`, its borrower and vehicle."""
+    values: dict[str, Any] = dict(
+        case_id=case_id,
+        loan_contract_no=contract_no,
+        borrower_name="张三",
+        borrower_id_number=id_number(),
+        borrower_phone="13812345678",
+        plate_no="京A12345",
+        vin=vin(),
+        status=CaseStatus.AWAITING_APPROVAL.value,
+        step="awaiting_approval",
+        opened_by="someone",
+    )
+    values.update(fields)
+    return Case(**values)
