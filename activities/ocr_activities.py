@@ -32,7 +32,7 @@ class OcrActivities:
         self._sessions = sessions
         self._store = store
         self._reader = reader
-        self._cache = OcrCache(sessions, reader.engine.name)
+        self._cache = OcrCache(sessions, reader.version)
         # OCR is CPU-bound native code: a bounded pool keeps the event loop
         # (and Temporal heartbeats) responsive and memory predictable.
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ocr")

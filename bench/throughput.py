@@ -55,7 +55,7 @@ TIMINGS = CaseTimings(registry_poll_first=timedelta(milliseconds=100))
 
 async def warm_ocr_cache(sessions, store, documents, concurrency: int) -> None:
     reader = DocumentReader(build_engine("rapidocr", None))
-    cache = OcrCache(sessions, reader.engine.name)
+    cache = OcrCache(sessions, reader.version)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(doc_type, data):

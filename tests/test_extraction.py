@@ -15,6 +15,7 @@ from PIL import Image
 
 from activities.ocr.engine import OcrLine, RapidOcrEngine
 from activities.ocr.extract import CONFIDENCE_FLOOR, classify, extract_fields
+from activities.ocr.layout import scored_text
 from activities.ocr.reader import DocumentReader
 from models.enums import DocType
 from models.identity import vin_check_digit
@@ -97,6 +98,62 @@ def test_label_above_value_in_two_columns():
         line(CN_VIN, 100, 434), line("2025.3.5", 700, 434),
     ]  # fmt: skip
     assert values(extract_fields(DocType.SETTLEMENT_CERTIFICATE, lines)) == SETTLEMENT_EXPECTED
+
+
+def test_an_unknown_label_beside_an_empty_label_is_not_its_value():
+    # 首次还款日 is in no vocabulary; ending in a colon, it is a label all the
+    # same, so 借款人's value is the name below it, not the label to its right.
+    lines = [
+        line("借款人：", 100, 200, h=24), line("首次还款日：", 700, 200, h=24),
+        line("张三", 100, 234), line("2018年3月20日", 700, 234),
+        line("身份证号：", 100, 300, h=24), line("合同编号：", 700, 300, h=24),
+        line(ID, 100, 334), line("HX202312345678", 700, 334),
+    ]  # fmt: skip
+    got = values(extract_fields(DocType.SETTLEMENT_CERTIFICATE, lines))
+    assert (got["name"], got["id_number"], got["contract_no"]) == ("张三", ID, "HX202312345678")
+
+
+def _scored(text: str, x: float, y: float, weak: dict[str, float] | None = None) -> OcrLine:
+    """A line whose characters score 0.99 except those named in ``weak``."""
+    base = line(text, x, y)
+    scores = tuple((weak or {}).get(ch, 0.99) for ch in text)
+    return OcrLine(text, sum(scores) / len(scores), base.box, scores)
+
+
+def test_one_weak_character_in_a_value_sends_the_document_to_review():
+    # The line's mean (0.93) passes the confidence floor; the misread 途 (0.29)
+    # is what review has to catch.
+    settled = [
+        _scored(f"身份证号：{ID}", 100, 260),
+        _scored("合同编号：HX202312345678", 100, 320),
+        _scored("车牌号码：京AD12345", 100, 380),
+        _scored(f"车架号：{CN_VIN}", 100, 440),
+        _scored("结清日期：2025-03-05", 100, 500),
+    ]
+    weak = extract_fields(
+        DocType.SETTLEMENT_CERTIFICATE, [_scored("借款人：江途", 100, 200, {"途": 0.29}), *settled]
+    )
+    assert weak.fields["name"].value == "江途"
+    assert weak.fields["name"].confidence > CONFIDENCE_FLOOR
+    assert weak.fields["name"].weakest_char == 0.29
+    assert weak.needs_review
+    assert any("借款人" in issue or "low confidence (0.29)" in issue for issue in weak.issues)
+
+    # A weak character in the label, not the value, is no reason for doubt.
+    sure = extract_fields(
+        DocType.SETTLEMENT_CERTIFICATE, [_scored("借款人：江远", 100, 200, {"款": 0.3}), *settled]
+    )
+    assert sure.fields["name"].value == "江远" and sure.fields["name"].weakest_char == 0.99
+    assert not sure.needs_review, sure.issues
+
+
+def test_character_scores_follow_their_characters_through_normalisation():
+    scores = (0.9, 0.8, 0.2, 0.6, 0.5, 0.95, 0.4)  # the two spaces collapse into one
+    text, folded = scored_text(OcrLine("车牌：\u3000 京Ａ", 0.7, [], scores))
+    assert text == "车牌: 京A"
+    assert folded == [0.9, 0.8, 0.2, 0.6, 0.95, 0.4]
+    # Scores that do not line up with the text fall back to the line's score.
+    assert scored_text(OcrLine("京A", 0.7, [], (0.1,))) == ("京A", [0.7, 0.7])
 
 
 def test_two_fields_on_one_line_half_width_colons():
@@ -266,6 +323,16 @@ def fixture_readings(reader):
 
 def test_fixture_set_is_small():
     assert sum(p.stat().st_size for p in FIXTURES.iterdir()) < 3 * 1024 * 1024
+
+
+def test_the_real_engine_scores_every_character(reader):
+    name = next(iter(TRUTH))
+    lines, _pages = reader.ocr_lines((FIXTURES / name).read_bytes())
+    assert lines
+    for ocr_line in lines:
+        assert len(ocr_line.char_scores) == len(ocr_line.text)
+        mean = sum(ocr_line.char_scores) / len(ocr_line.char_scores)
+        assert ocr_line.confidence == pytest.approx(mean)
 
 
 def test_field_accuracy_floor_on_fixture_documents(fixture_readings):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from activities.ocr.engine import OcrLine
 from activities.ocr.fields import FIELDS, address_continues
-from activities.ocr.labels import edit_distance
+from activities.ocr.labels import edits_apart
 from activities.ocr.pickers import pick_date, pick_id_number
 from models.identity import check_id_number, normalize_text
 
@@ -21,7 +21,8 @@ from models.identity import check_id_number, normalize_text
 POSITION_PENALTY = 0.9
 _LABELS = ("姓名", "性别", "民族", "出生", "住址")
 
-Found = Callable[[str, str, float, list], None]
+# (key, value, line confidence, weakest character score, box)
+Found = Callable[[str, str, float, float, list], None]
 
 
 def _top(line: OcrLine) -> float:
@@ -34,7 +35,12 @@ def _middle(line: OcrLine) -> float:
 
 def _is_label(text: str) -> bool:
     """A misread label (性弹 for 性别) is not a name."""
-    return any(edit_distance(text, label) <= 1 for label in _LABELS)
+    return any(edits_apart(text, label) <= 1 for label in _LABELS)
+
+
+def _weakest(line: OcrLine) -> float:
+    # These rows hold nothing but the value (the card prints its labels apart).
+    return min(line.char_scores, default=line.confidence)
 
 
 def _left(line: OcrLine) -> float:
@@ -53,7 +59,8 @@ def read_by_position(lines: list[OcrLine], missing: set[str], add: Found) -> Non
     sex_row = next((i for i in order if texts[i][:1] in ("男", "女") and len(texts[i]) <= 4), None)
 
     if "sex" in missing and sex_row is not None:
-        add("sex", texts[sex_row][0], lines[sex_row].confidence, lines[sex_row].box)
+        row = lines[sex_row]
+        add("sex", texts[sex_row][0], row.confidence, _weakest(row), row.box)
     anchor = sex_row if sex_row is not None else birth_row
     if "name" in missing and anchor is not None:
         spec = FIELDS["name"]
@@ -61,7 +68,7 @@ def read_by_position(lines: list[OcrLine], missing: set[str], add: Found) -> Non
         for i in reversed(above):  # nearest row first
             value = spec.pick(texts[i])
             if value and spec.validate(value) is None and not _is_label(value):
-                add("name", value, lines[i].confidence, lines[i].box)
+                add("name", value, lines[i].confidence, _weakest(lines[i]), lines[i].box)
                 break
     if "address" in missing and birth_row is not None:
         end = _top(lines[number_row]) if number_row is not None else float("inf")
@@ -75,4 +82,5 @@ def read_by_position(lines: list[OcrLine], missing: set[str], add: Found) -> Non
             value = FIELDS["address"].pick(text)
             if value:
                 confidence = min(lines[i].confidence for i in parts)
-                add("address", value, confidence, lines[parts[0]].box)
+                weakest = min(_weakest(lines[i]) for i in parts)
+                add("address", value, confidence, weakest, lines[parts[0]].box)

@@ -57,14 +57,22 @@ def _compile(labels: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]]
     return _PATTERN_CACHE[labels]
 
 
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
+def edits_apart(a: str, b: str) -> int:
+    """The edit (Levenshtein) distance between ``a`` and ``b`` when it is 0 or 1,
+    else 2 meaning "two or more".  Labels are believed with at most one misread
+    character, so the exact distance beyond that is never needed, and this check
+    is linear where the full table was the extractor's biggest cost."""
+    if a == b:
+        return 0
+    if abs(len(a) - len(b)) > 1:
+        return 2
+    common = 0
+    while common < min(len(a), len(b)) and a[common] == b[common]:
+        common += 1
+    if len(a) == len(b):  # one substitution at the first difference
+        return 1 if a[common + 1 :] == b[common + 1 :] else 2
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return 1 if longer[common + 1 :] == shorter[common:] else 2
 
 
 def _alnum(text: str) -> int:
@@ -85,7 +93,7 @@ def _fuzzy_label(text: str, vocab: LabelVocabulary) -> tuple[int, int, str] | No
             continue
         sizes = (len(label),) if len(label) < 4 else (len(label), len(label) - 1, len(label) + 1)
         # The closest reading wins; on a tie, the one as long as the label.
-        scored = [(edit_distance(text[lead : lead + size], label), i, size)
+        scored = [(edits_apart(text[lead : lead + size], label), i, size)
                   for i, size in enumerate(sizes) if lead + size <= len(text)]  # fmt: skip
         if not scored:
             continue

@@ -43,6 +43,12 @@ class Segment:
     # The label this value sits right of; such a value is never taken as the
     # value *below* some other label.
     owner: Segment | None = None
+    # The bare text ended in a colon: some field's label our vocabulary does not
+    # know (首次还款日：), so never a value.  The colon itself is stripped.
+    ends_in_colon: bool = False
+    # The lowest score of any character in ``text`` (the line's score when the
+    # engine gave none): one misread character is what review must catch.
+    weakest: float = 1.0
 
     @property
     def height(self) -> float:
@@ -51,6 +57,11 @@ class Segment:
     @property
     def is_label(self) -> bool:
         return self.label is not None
+
+    @property
+    def stops_values(self) -> bool:
+        """A label, known or not: the values of a row or a column end here."""
+        return self.is_label or self.ends_in_colon
 
 
 def _char_width(ch: str) -> float:
@@ -116,12 +127,43 @@ def _make_segment(
     )
 
 
+def scored_text(line: OcrLine) -> tuple[str, list[float]]:
+    """The line's normalised text and a score for each of its characters.
+
+    Normalisation folds character by character, so each score follows its
+    character; should it ever not line up, every character gets the line's score.
+    """
+    text = normalize_text(line.text)
+    if len(line.char_scores) != len(line.text):
+        return text, [line.confidence] * len(text)
+    chars: list[str] = []
+    scores: list[float] = []
+    for ch, score in zip(line.text, line.char_scores, strict=True):
+        folded = normalize_text(ch) or " "
+        if folded == " " and (not chars or chars[-1] == " "):
+            continue  # leading or repeated whitespace collapses
+        chars.extend(folded)
+        scores.extend([score] * len(folded))
+    while chars and chars[-1] == " ":
+        chars.pop()
+        scores.pop()
+    if "".join(chars) != text:
+        return text, [line.confidence] * len(text)
+    return text, scores
+
+
+def weakest_score(text: str, scores: list[float], start: int, end: int, default: float) -> float:
+    """The lowest score among the visible characters of ``text[start:end]``."""
+    span = zip(text[start:end], scores[start:end], strict=True)
+    return min((score for ch, score in span if not ch.isspace()), default=default)
+
+
 def split_lines(lines: list[OcrLine], vocab: LabelVocabulary) -> list[Segment]:
     """Cut every line at the labels it contains; drop numbering and debris."""
     skew = page_skew(lines)
     segments: list[Segment] = []
     for index, line in enumerate(lines):
-        text = normalize_text(line.text)
+        text, scores = scored_text(line)
         if not text:
             continue
         weights = [_char_width(ch) for ch in text]
@@ -139,11 +181,20 @@ def split_lines(lines: list[OcrLine], vocab: LabelVocabulary) -> list[Segment]:
                 continue
             content_start = ends.get(begin, begin) if label else begin
             piece = text[content_start:finish].strip(" ")
+            ends_in_colon = label is None and piece.endswith(":")
             piece = piece.lstrip(_STRIP_LEADING).rstrip(_STRIP_TRAILING)
             if label is None and _JUNK.match(piece):
                 continue
             span = (offsets[begin], offsets[content_start], offsets[finish])
-            segments.append(_make_segment(piece, line, index, span, skew, label))
+            segment = _make_segment(piece, line, index, span, skew, label)
+            segment.ends_in_colon = ends_in_colon
+            # The stripping above only trims the ends, so the piece is found
+            # at or after where its content starts.
+            piece_start = text.find(piece, content_start) if piece else content_start
+            segment.weakest = weakest_score(
+                text, scores, piece_start, piece_start + len(piece), line.confidence
+            )
+            segments.append(segment)
     return segments
 
 
@@ -176,9 +227,7 @@ def values_right_of(label: Segment, segments: list[Segment]) -> list[Segment]:
     )
     values = []
     for segment in row:
-        # A text ending in a colon is some other field's label, even one our
-        # vocabulary does not know (首次还款日：): never a value, and the row ends.
-        if segment.is_label or segment.text.rstrip().endswith((":", "：")):
+        if segment.stops_values:
             break
         values.append(segment)
     return values
@@ -200,7 +249,7 @@ def values_below(label: Segment, segments: list[Segment], max_gap: float = 2.2) 
     column.sort(key=lambda s: (s.y0 - label.y1, abs(s.x0 - label.x0)))
     values = []
     for segment in column:
-        if segment.is_label or segment.owner not in (None, label):
+        if segment.stops_values or segment.owner not in (None, label):
             break
         values.append(segment)
     return values

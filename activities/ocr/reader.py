@@ -59,9 +59,15 @@ def _stack(pages: list[list[OcrLine]], images: list[np.ndarray]) -> list[OcrLine
     for lines, image in zip(pages, images, strict=True):
         for line in lines:
             box = [(x, y + offset) for x, y in line.box]
-            merged.append(OcrLine(line.text, line.confidence, box))
+            merged.append(OcrLine(line.text, line.confidence, box, line.char_scores))
         offset += image.shape[0]
     return merged
+
+
+# Bumped whenever reading changes what a page yields (extraction or review
+# rules): cached readings are keyed by it, so an upgraded OCR worker reads a
+# file again instead of serving what an older version concluded.
+READER_VERSION = 2
 
 
 class DocumentReader:
@@ -69,6 +75,11 @@ class DocumentReader:
 
     def __init__(self, engine: OcrEngine) -> None:
         self.engine = engine
+
+    @property
+    def version(self) -> str:
+        """Engine and reader version, as cached and recorded with each reading."""
+        return f"{self.engine.name}/r{READER_VERSION}"
 
     def ocr_lines(self, data: bytes) -> tuple[list[OcrLine], int]:
         """All text lines of the upload (pages stacked) and the page count."""
