@@ -113,6 +113,18 @@ def test_an_unknown_label_beside_an_empty_label_is_not_its_value():
     assert (got["name"], got["id_number"], got["contract_no"]) == ("张三", ID, "HX202312345678")
 
 
+def test_the_nearest_valid_value_on_a_row_is_the_labels():
+    # No colons, and an unknown label (首次还款日) between: the settlement date is
+    # the date next to its label (with a seal's 月 glued on), not the farther one.
+    lines = [
+        line("贷款结清日期", 128, 354), line("月2023-10-21", 269, 353),
+        line("首次还款日", 626, 353), line("2020.2.10", 793, 354),
+        line("借款人姓名", 127, 415), line("郝晨敏", 291, 412),
+    ]  # fmt: skip
+    got = values(extract_fields(DocType.SETTLEMENT_CERTIFICATE, lines))
+    assert got["settled_date"] == "2023-10-21" and got["name"] == "郝晨敏"
+
+
 def _scored(text: str, x: float, y: float, weak: dict[str, float] | None = None) -> OcrLine:
     """A line whose characters score 0.99 except those named in ``weak``."""
     base = line(text, x, y)

@@ -42,6 +42,9 @@ CONFIDENCE_FLOOR = 0.80
 # 200 generated documents, a weakest character under 0.5 marked half of the
 # wrong values and 6 of 1,427 right ones.
 WEAK_CHARACTER_FLOOR = 0.5
+# How much worse aligned (in line heights) the nearest valid value on a label's
+# row may be than the best aligned one and still be taken.
+ROW_ALIGNMENT_SLACK = 0.2
 # A value found only by its shape (no label next to it) is trusted a little less.
 UNLABELLED_PENALTY = 0.95
 __all__ = ["CONFIDENCE_FLOOR", "DocumentReading", "FieldReading", "classify", "extract_fields"]
@@ -136,7 +139,10 @@ def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]
     valid_below = [s for s in below if readings[id(s)][1]]
     readable = [s for s in row + below if readings[id(s)][0]]
     if valid_row:
-        chosen = max(valid_row, key=lambda s: _alignment(label, s))
+        # The nearest valid value on the row, unless it sits clearly off the
+        # label's line (in a skewed photo, a value of the row above or below).
+        best = max(_alignment(label, s) for s in valid_row)
+        chosen = next(s for s in valid_row if _alignment(label, s) >= best - ROW_ALIGNMENT_SLACK)
     elif valid_below:
         chosen = valid_below[0]
     elif inline_picked:
