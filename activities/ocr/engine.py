@@ -140,9 +140,11 @@ def _to_lines(raw: list, scale: float) -> list[OcrLine]:
 class RapidOcrEngine:
     """PP-OCRv4 detection + recognition on ONNX Runtime (models ship in the wheel).
 
-    Detection runs on a copy shrunk to ``detect_side``; recognition crops the
-    found lines from the full-resolution page, so small print keeps its detail
-    while the detector (the cost that grows with pixels) stays cheap.
+    Detection runs on the page's inked area shrunk to ``detect_side``;
+    recognition crops the found lines from the full-resolution page, so small
+    print keeps its detail while the detector (the cost that grows with pixels)
+    stays cheap.  RapidOCR supplies the models and its box post-processing; the
+    pre-processing, batching and decoding are ours (see the constants above).
     """
 
     name = "rapidocr"
