@@ -24,10 +24,11 @@ from models.payloads import (
     RecordTransitionInput,
     RepaymentCheck,
     RiskResult,
+    SyncedDocuments,
     TaskSlaInput,
 )
 from models.risk import RiskFacts, assess
-from models.tables import Case, Decision, HumanTask, OcrResult, RiskAssessment, utcnow
+from models.tables import Case, Decision, Document, HumanTask, OcrResult, RiskAssessment, utcnow
 
 
 class CaseActivities:
@@ -175,6 +176,7 @@ class CaseActivities:
                     round=request.round,
                     details=request.details,
                     due_at=request.due_at,
+                    queue=request.queue,
                     created_at=utcnow(),
                 )
                 .on_conflict_do_nothing(index_elements=["task_id"])
@@ -193,26 +195,31 @@ class CaseActivities:
 
     @activity.defn
     async def mark_task_sla(self, request: TaskSlaInput) -> None:
-        """Record a reminder, or move an overdue task to the senior queue."""
+        """Record a reminder, move an overdue task to the senior queue, or note that
+        it is still overdue (`overdue-N`, once each SLA period after the escalation)."""
         escalation = request.stage == "escalation"
         now = utcnow()
         async with self._sessions() as session, session.begin():
             values = (
                 {"escalated_at": now, "queue": "senior"} if escalation else {"reminded_at": now}
             )
-            await session.exec(
-                update(HumanTask)
-                .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
-                .values(**values)
-            )
+            if request.stage == "reminder" or escalation:
+                await session.exec(
+                    update(HumanTask)
+                    .where(
+                        HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN
+                    )
+                    .values(**values)
+                )
             if escalation:
                 await session.exec(
                     update(Case).where(Case.case_id == request.case_id).values(sla_breached=True)
                 )
+            what = {"reminder": "reminded", "escalation": "escalated"}.get(request.stage, "overdue")
             await append_event(
                 session,
                 stream=request.case_id,
-                event=f"task.{'escalated' if escalation else 'reminded'}",
+                event=f"task.{what}",
                 actor="sla",
                 details={
                     "task_id": request.task_id,
@@ -238,6 +245,19 @@ class CaseActivities:
                 await session.exec(
                     update(Case).where(Case.case_id == case_id).values(assignee=None)
                 )
+
+    @activity.defn
+    async def sync_documents(self, ref: CaseRef) -> SyncedDocuments:
+        """The newest document of each type the case has in the database."""
+        async with self._sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Document.doc_type, Document.document_id)
+                    .where(Document.case_id == ref.case_id)
+                    .order_by(Document.created_at, Document.document_id)
+                )
+            ).all()
+        return SyncedDocuments(documents={DocType(kind): doc for kind, doc in rows})
 
     @activity.defn
     async def record_decision(self, request: RecordDecisionInput) -> None:

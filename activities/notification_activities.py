@@ -8,7 +8,7 @@ from temporalio import activity
 
 from activities.adapters.email import SmtpMailer
 from activities.adapters.sms import SmsGateway
-from activities.errors import CASE_NOT_FOUND, business_error
+from activities.errors import CASE_NOT_FOUND, NOT_CONFIGURED, business_error
 from activities.outbox import Outbox, OutgoingMessage
 from kernel.db import SessionFactory
 from models.enums import NotificationChannel
@@ -34,7 +34,8 @@ class Messengers:
         if message.channel == NotificationChannel.SMS:
             return await self.sms.send(message.recipient, message.body, message.dedupe_key)
         if self.mailer is None:
-            raise RuntimeError("no SMTP server is configured for e-mail")
+            # Retrying cannot conjure a mail server: a person decides (an incident).
+            raise business_error(NOT_CONFIGURED, "no SMTP server is configured for e-mail")
         message_id = f"<{message.dedupe_key.replace(':', '.')}@jieya>"
         await self.mailer.send(message.recipient, message.subject, message.body, message_id)
         return message_id
@@ -80,8 +81,9 @@ class NotificationActivities:
 
     @activity.defn
     async def notify_staff(self, request: TaskSlaInput) -> NotifyResult:
-        """E-mail the queue about a task nearing (or past) its deadline."""
-        escalation = request.stage == "escalation"
+        """E-mail the queue about a task nearing (or past) its deadline, or an incident."""
+        # Past the deadline, and incidents, are the senior queue's.
+        escalation = request.stage != "reminder"
         subject, text = render_staff_alert(request)
         message = OutgoingMessage(
             dedupe_key=f"{request.task_id}:{request.stage}:email",

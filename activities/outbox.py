@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from activities.adapters.errors import PermanentExternalError
+from activities.errors import NOT_CONFIGURED
 from kernel.db import SessionFactory
 from models.tables import Notification, utcnow
+
+SENT, PENDING, FAILED = "sent", "pending", "failed"
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class Outbox:
                         channel=message.channel,
                         recipient=message.recipient,
                         body=message.body,
-                        status="pending",
+                        status=PENDING,
                         attempts=0,
                         created_at=utcnow(),
                     )
@@ -60,20 +64,46 @@ class Outbox:
                     select(Notification).where(Notification.dedupe_key == message.dedupe_key)
                 )
             ).scalar_one()
-        if row.status == "sent":
+        if row.status == SENT:
             return False
         # The provider deduplicates on our key too, so a crash between the
         # delivery and the status update below still means one message.
-        provider_ref = await deliver(message)
+        try:
+            provider_ref = await deliver(message)
+        except Exception as error:
+            # Remembered on the row: the reconciler resends only rows nobody is
+            # trying, and never one the provider refused for good.
+            refused = isinstance(error, PermanentExternalError) or _not_configured(error)
+            await self._attempted(row.id, FAILED if refused else PENDING, error)
+            raise
         async with self._sessions() as session, session.begin():
             await session.exec(
                 update(Notification)
                 .where(Notification.id == row.id)
                 .values(
-                    status="sent",
+                    status=SENT,
                     provider_ref=provider_ref,
                     attempts=Notification.attempts + 1,
+                    last_attempt_at=utcnow(),
+                    last_error=None,
                     sent_at=utcnow(),
                 )
             )
         return True
+
+    async def _attempted(self, row_id: int, status: str, error: Exception) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.exec(
+                update(Notification)
+                .where(Notification.id == row_id, Notification.status != SENT)
+                .values(
+                    status=status,
+                    attempts=Notification.attempts + 1,
+                    last_attempt_at=utcnow(),
+                    last_error=f"{type(error).__name__}: {error}"[:500],
+                )
+            )
+
+
+def _not_configured(error: Exception) -> bool:
+    return getattr(error, "type", None) == NOT_CONFIGURED

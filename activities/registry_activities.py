@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.adapters.errors import PermanentExternalError
 from activities.adapters.ledger import Ledger
 from activities.adapters.registry import DeregistrationRequest, RegistryClient, RegistryStatus
-from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, REGISTRY_REFUSED, business_error
+from activities.errors import (
+    CASE_NOT_FOUND,
+    LOAN_NOT_FOUND,
+    REGISTRY_PENDING,
+    REGISTRY_REFUSED,
+    business_error,
+)
 from kernel.db import SessionFactory
 from models.audit import append_event
 from models.enums import RegistryOutcome
 from models.payloads import CheckDeregistrationInput, RegistryResult, SubmitDeregistrationInput
+from models.registry import apply_registry_outcome
 from models.tables import Case, RegistryRequest, utcnow
 
 
@@ -79,23 +86,28 @@ class RegistryActivities:
             raise business_error(REGISTRY_REFUSED, f"registry lost the request: {error}") from error
         return await self._store(request.case_id, request.idempotency_key, status, "polled")
 
+    @activity.defn
+    async def await_deregistration(self, request: CheckDeregistrationInput) -> RegistryResult:
+        """Ask once; while the registry has not decided, fail with RegistryPending so
+        the retry policy asks again later (workflows.policies.registry_wait)."""
+        result = await self.check_deregistration(request)
+        if result.outcome == RegistryOutcome.PENDING:
+            raise ApplicationError(
+                f"the registry has not decided {request.idempotency_key} yet",
+                type=REGISTRY_PENDING,
+            )
+        return result
+
     async def _store(
         self, case_id: str, key: str, status: RegistryStatus, how: str
     ) -> RegistryResult:
         outcome = RegistryOutcome(status.status)
         async with self._sessions() as session, session.begin():
-            await session.exec(
-                update(RegistryRequest)
-                .where(RegistryRequest.idempotency_key == key)
-                .values(
-                    registry_ref=status.registry_ref,
-                    status=outcome.value,
-                    reason=status.reason,
-                    attempts=RegistryRequest.attempts + 1,
-                    updated_at=utcnow(),
-                )
+            # A late PENDING never undoes a final answer a callback already stored.
+            changed = await apply_registry_outcome(
+                session, key, outcome, status.registry_ref, status.reason, count_attempt=True
             )
-            if outcome != RegistryOutcome.PENDING or how == "submitted":
+            if changed and (outcome != RegistryOutcome.PENDING or how == "submitted"):
                 await append_event(
                     session,
                     stream=case_id,

@@ -72,9 +72,12 @@ def take_refusal(
     if not role.may_decide:
         return ApiError(403, "forbidden", f"role {role.value} may not decide cases")
     if task.queue == SENIOR_QUEUE and role not in SENIOR_ROLES:
-        return ApiError(
-            403, "forbidden", "this task passed its deadline and was escalated to the senior queue"
+        why = (
+            "is an incident"
+            if task.kind == TaskKind.INCIDENT.value
+            else "passed its deadline and was escalated"
         )
+        return ApiError(403, "forbidden", f"this task {why}: it is in the senior queue")
     if not approving:
         return None
     if task.kind in APPROVALS and person.name == case.opened_by:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, UploadFile
@@ -187,3 +187,21 @@ async def read_capped(file: UploadFile, limit: int) -> bytes:
 
 def too_large(limit: int) -> ApiError:
     return ApiError(413, "file_too_large", f"the upload is larger than {limit} bytes")
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the request body is larger than {limit} bytes")
+
+
+async def read_body_capped(
+    request: Request, limit: int, refuse: Callable[[int], ApiError] = body_too_large
+) -> bytes:
+    """Read a raw request body, refusing it as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise refuse(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

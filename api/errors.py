@@ -11,11 +11,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from kernel.logging import get_logger
-from workflows.decisions import DUPLICATE, FORBIDDEN, FOUR_EYES, WRONG_STATE
+from activities.errors import INVALID_DATA
+from workflows.decisions import (
+    COMMENT_REQUIRED,
+    DUPLICATE,
+    FORBIDDEN,
+    FOUR_EYES,
+    INVALID_DECISION,
+    WRONG_STATE,
+)
 
 log = get_logger("jieya.api")
 
@@ -40,6 +48,8 @@ _REFUSALS = {
     FOUR_EYES: (403, "four_eyes"),
     WRONG_STATE: (409, "wrong_state"),
     DUPLICATE: (409, "duplicate_decision"),
+    INVALID_DECISION: (422, "invalid_decision"),
+    COMMENT_REQUIRED: (422, "comment_required"),
 }
 
 
@@ -90,6 +100,17 @@ def temporal_error(error: Exception) -> ApiError:
         if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
             status, code = _REFUSALS[cause.type]
             return ApiError(status, code, cause.message)
+        if isinstance(cause, ActivityError):
+            # The case accepted the decision but could not record it, so it did not act.
+            recorded = cause.cause
+            if isinstance(recorded, ApplicationError) and recorded.type == INVALID_DATA:
+                return ApiError(
+                    422, "invalid_value", "the decision holds a value that cannot be stored"
+                )
+            log.warning("decision not recorded", error=str(recorded or cause))
+            return ApiError(
+                503, "unavailable", "the decision could not be recorded; nothing changed, try again"
+            )
         log.error("decision update failed", error=str(cause or error))
         return ApiError(500, "internal_error", "the case could not take the decision")
     if isinstance(error, RPCError):

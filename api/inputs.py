@@ -99,10 +99,24 @@ class DecisionIn(_Body):
     decision: DecisionKind
     comment: str = Field(default="", max_length=2000)
     # Which documents to upload again on `request_documents`; empty means all required.
-    documents: list[DocType] = Field(default_factory=list)
+    documents: list[DocType] = Field(default_factory=list, max_length=len(DocType))
+    task_id: str | None = Field(
+        default=None,
+        max_length=48,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the open task this decides (default: the one the decision kind fits)",
+    )
+
+    @field_validator("documents")
+    @classmethod
+    def _each_once(cls, value: list[DocType]) -> list[DocType]:
+        return list(dict.fromkeys(value))
 
 
 class RegistryCallback(_Body):
+    # The registry's id for this callback: a second delivery with it is refused as a replay.
+    # Absent (an older registry), the receiver uses the sha256 of the raw body instead.
+    callback_id: str | None = Field(default=None, min_length=1, max_length=128)
     idempotency_key: str = Field(min_length=1, max_length=96)
     registry_ref: str | None = Field(default=None, max_length=64)
     status: RegistryOutcome
@@ -147,13 +161,18 @@ _NO_NUL = r"^[^\x00]*$"
 class CaseSearch(BaseModel):
     """`GET /cases` filters; every one narrows the list, and none widens the caller's scope."""
 
-    status: list[CaseStatus] = Field(default_factory=list, description="repeatable")
+    status: list[CaseStatus] = Field(
+        default_factory=list, max_length=len(CaseStatus), description="repeatable"
+    )
     risk_grade: RiskGrade | None = None
     branch: str | None = Field(default=None, max_length=32, pattern=_NO_NUL)
     assignee: str | None = Field(default=None, max_length=64, pattern=_NO_NUL)
     created_from: datetime | None = Field(default=None, description="inclusive, ISO 8601")
     created_to: datetime | None = Field(default=None, description="exclusive, ISO 8601")
     sla_breached: bool | None = None
+    incident: bool | None = Field(
+        default=None, description="true: only cases with an open incident; false: none"
+    )
     q: str | None = Field(
         default=None,
         max_length=64,
@@ -165,7 +184,7 @@ class CaseSearch(BaseModel):
     )
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(
-        default=0, ge=0, description="prefer `cursor`: offsets drift as cases arrive"
+        default=0, ge=0, le=100_000, description="prefer `cursor`: offsets drift as cases arrive"
     )
 
     @field_validator("created_from")
@@ -207,4 +226,4 @@ class TaskFilter(BaseModel):
     queue: TaskQueue | None = None
     branch: str | None = Field(default=None, max_length=32, pattern=_NO_NUL)
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=100_000)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import too_large
-from api.errors import error_body, log
+from api.deps import body_too_large, too_large
+from api.errors import ApiError, error_body, log
 
 
 class Metrics:
@@ -28,6 +29,14 @@ class Metrics:
             "jieya_http_request_duration_seconds",
             "HTTP request latency by route template",
             ["method", "route"],
+            registry=self.registry,
+        )
+        # Read from the database at each scrape: cases waiting on a person because
+        # a step gave up (alert when it stays above zero).
+        self.open_incidents = Gauge(
+            "jieya_open_incidents",
+            "Open incident tasks by the step that gave up",
+            ["step"],
             registry=self.registry,
         )
 
@@ -102,20 +111,34 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class LimitBody:
-    """Refuse bodies over `limit` bytes: at once by Content-Length, else while they arrive."""
+# Bodies that carry a file: they get the upload cap, every other body the smaller one.
+UPLOAD_MEDIA_TYPES = frozenset({b"multipart/form-data", b"text/csv"})
+# JSON requests are a few KiB; a megabyte leaves room and keeps a parser from chewing on more.
+BODY_LIMIT = 1024 * 1024
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class LimitBody:
+    """Refuse bodies over their cap: at once by Content-Length, else while they arrive.
+
+    Uploads (multipart, CSV) may reach `limit`; any other body only `body_limit`
+    (never more than `limit`). A body that only claims to be an upload gets the
+    larger cap, still bounded; a route that reads raw bytes (the registry callback)
+    caps them itself."""
+
+    def __init__(self, app: ASGIApp, limit: int, body_limit: int = BODY_LIMIT) -> None:
         self.app = app
-        self.limit = limit
+        self.upload_limit = limit
+        self.body_limit = min(body_limit, limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            error = too_large(self.limit)
+        headers = dict(scope["headers"])
+        limit, refuse = self._cap(headers.get(b"content-type", b""))
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            error = refuse(limit)
             body = json.dumps(error_body(error.code, error.message)).encode()
             await _send_json(send, 413, body)
             return
@@ -126,9 +149,15 @@ class LimitBody:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     # Raised inside the app, so the error handlers answer it as a 413.
-                    raise too_large(self.limit)
+                    raise refuse(limit)
             return message
 
         await self.app(scope, capped_receive, send)
+
+    def _cap(self, content_type: bytes) -> tuple[int, Callable[[int], ApiError]]:
+        media_type = content_type.split(b";", 1)[0].strip().lower()
+        if media_type in UPLOAD_MEDIA_TYPES:
+            return self.upload_limit, too_large
+        return self.body_limit, body_too_large

@@ -7,13 +7,24 @@ skips a case when new ones arrive, and a deep page costs what the first one does
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, String, func, literal_column, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import case_scope
 from api.inputs import CaseSearch, encode_cursor
 from api.views import CasesPublic, case_summary
-from models.tables import Case, Operator
+from models.enums import TaskKind, TaskState
+from models.tables import Case, HumanTask, Operator
 
 # Written exactly as `ix_cases_search_trgm` is, so PostgreSQL can use that trigram index.
 SEARCH_TEXT = literal_column(
@@ -47,7 +58,18 @@ def case_filters(search: CaseSearch, operator: Operator) -> list[ColumnElement[b
         conditions.append(Case.sla_breached.is_(search.sla_breached))
     if search.text is not None:
         conditions.append(text_match(search.text))
+    if search.incident is not None:
+        has_incident = has_open_incident()
+        conditions.append(has_incident if search.incident else ~has_incident)
     return conditions
+
+
+def has_open_incident() -> ColumnElement[bool]:
+    return exists().where(
+        HumanTask.case_id == Case.case_id,
+        HumanTask.state == TaskState.OPEN.value,
+        HumanTask.kind == TaskKind.INCIDENT.value,
+    )
 
 
 def text_match(fragment: str) -> ColumnElement[bool]:

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from kernel.logging import get_logger
 from models.audit_verify import ChainReport
-from models.enums import CaseStatus, DocType, RiskGrade, Role
+from models.enums import CaseStatus, DocType, RiskGrade, Role, TaskKind, TaskState
 from models.payloads import CaseState
 from models.tables import (
     AuditEvent,
@@ -217,11 +217,27 @@ class CasesPublic(BaseModel):
     next_cursor: str | None = None
 
 
+class IncidentPublic(BaseModel):
+    """A step that gave up and waits for a person (its task is of kind `incident`)."""
+
+    task_id: str
+    step: str
+    error_type: str
+    message: str
+    attempts: int
+    since: datetime
+    skippable: bool
+    # Raised beside the main flow (a message that would not go out): the case goes on.
+    side: bool
+
+
 class CasePublic(CaseSummary):
     risk: RiskPublic | None
     documents: list[DocumentPublic]
     tasks: list[TaskPublic]
     approvals: list[DecisionPublic]
+    # The oldest open incident, or null; every open one is also in `tasks`.
+    incident: IncidentPublic | None = None
     live: CaseState | None
 
 
@@ -363,13 +379,15 @@ async def case_view(
                 .order_by(Document.created_at, Document.document_id)
             )
         ).all()
-        tasks = (
-            await session.exec(
-                select(HumanTask)
-                .where(HumanTask.case_id == case.case_id)
-                .order_by(HumanTask.created_at, HumanTask.task_id)
-            )
-        ).scalars()
+        tasks = list(
+            (
+                await session.exec(
+                    select(HumanTask)
+                    .where(HumanTask.case_id == case.case_id)
+                    .order_by(HumanTask.created_at, HumanTask.task_id)
+                )
+            ).scalars()
+        )
         decisions = (
             await session.exec(
                 select(Decision)
@@ -383,12 +401,31 @@ async def case_view(
             documents=[_document_view(doc, ocr) for doc, ocr in documents],
             tasks=[task_view(task, reveal=True) for task in tasks],
             approvals=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
+            incident=open_incident(tasks),
             live=await live,
         )
     finally:
         live.cancel()
     # Masked as a whole: OCR readings, mismatches, risk reasons and comments all quote numbers.
     return view if reveal else CasePublic.model_validate(masked(view.model_dump()))
+
+
+def open_incident(tasks: list[HumanTask]) -> IncidentPublic | None:
+    """The oldest open incident task of a case, as the case view shows it."""
+    for task in tasks:
+        if task.kind == TaskKind.INCIDENT.value and task.state == TaskState.OPEN.value:
+            details = task.details
+            return IncidentPublic(
+                task_id=task.task_id,
+                step=str(details.get("step", "")),
+                error_type=str(details.get("error_type", "")),
+                message=str(details.get("message", "")),
+                attempts=int(details.get("attempts") or 0),
+                since=details.get("since") or task.created_at,
+                skippable=bool(details.get("skippable")),
+                side=bool(details.get("side")),
+            )
+    return None
 
 
 def _document_view(doc: Document, ocr: OcrResult | None) -> DocumentPublic:

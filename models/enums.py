@@ -50,6 +50,10 @@ class DecisionKind(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     REQUEST_DOCUMENTS = "request_documents"
+    # Answers to an incident (and "keep waiting" on a registry follow-up).
+    RETRY = "retry"
+    SKIP = "skip"
+    CANCEL = "cancel"
 
 
 class RiskGrade(StrEnum):
@@ -63,6 +67,34 @@ class TaskKind(StrEnum):
     APPROVAL = "approval"
     SECOND_APPROVAL = "second_approval"
     REGISTRY_FOLLOW_UP = "registry_follow_up"
+    # A step gave up: a person retries it, skips it (where allowed) or ends the case.
+    INCIDENT = "incident"
+
+
+class Step(StrEnum):
+    """The steps that can give up and become an incident, by what they were doing."""
+
+    RECORD = "record"
+    VERIFY_REPAYMENT = "verify_repayment"
+    OCR_REVIEW = "ocr_review"
+    RISK_CHECK = "risk_check"
+    HUMAN_TASK = "human_task"
+    GUARANTOR_RELEASE = "guarantor_release"
+    SUBMIT_DEREGISTRATION = "submit_deregistration"
+    AWAIT_DEREGISTRATION = "await_deregistration"
+    NOTIFY_CUSTOMER = "notify_customer"
+    STALLED = "stalled"
+
+    @property
+    def skippable(self) -> bool:
+        # Skipping loses nothing a release needs: an unread document goes to a
+        # person's review, a message or a letter can be sent another way.
+        return self in SKIPPABLE_STEPS
+
+
+SKIPPABLE_STEPS = frozenset(
+    {Step.OCR_REVIEW, Step.GUARANTOR_RELEASE, Step.NOTIFY_CUSTOMER, Step.STALLED}
+)
 
 
 class TaskState(StrEnum):
@@ -85,6 +117,8 @@ class Milestone(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    # Cancelled by the lender (an operator, with a reason), not for want of documents.
+    WITHDRAWN = "withdrawn"
 
 
 class RegistryOutcome(StrEnum):

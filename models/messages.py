@@ -9,6 +9,7 @@ _TEXTS = {
     Milestone.COMPLETED: "您的车辆抵押已注销（案件号 {case_id}），感谢您的配合。",
     Milestone.REJECTED: "很抱歉，您的解押案件 {case_id} 未通过：{detail}。如有疑问请联系客服。",
     Milestone.CANCELLED: "您的解押案件 {case_id} 因长期未上传材料已取消，如需办理请重新申请。",
+    Milestone.WITHDRAWN: "您的解押案件 {case_id} 已取消：{detail}。如有疑问请联系客服。",
 }
 
 _SUBJECTS = {
@@ -18,6 +19,7 @@ _SUBJECTS = {
     Milestone.COMPLETED: "车辆抵押已注销",
     Milestone.REJECTED: "解押申请未通过",
     Milestone.CANCELLED: "解押案件已取消",
+    Milestone.WITHDRAWN: "解押案件已取消",
 }
 
 
@@ -28,9 +30,20 @@ def render_message(milestone: Milestone, case_id: str, detail: str = "") -> tupl
 
 
 def render_staff_alert(alert) -> tuple[str, str]:
-    """Subject and text of a reminder or escalation e-mail to the operators' queues."""
+    """Subject and text of a reminder, escalation or incident e-mail to the queues."""
     due = alert.due_at.strftime("%Y-%m-%d %H:%M UTC")
-    if alert.stage == "escalation":
+    if alert.stage == "incident" and alert.incident is not None:
+        incident = alert.incident
+        subject = f"[jieya] 故障待处理 {alert.case_id} {incident.step.value}"
+        text = (
+            f"案件 {alert.case_id} 的步骤 {incident.step.value} 已放弃（{incident.error_type}，"
+            f"尝试 {incident.attempts} 次）：{incident.message}\n"
+            f"请在 {due} 前处理任务 {alert.task_id}：重试、跳过（如允许）、拒绝或取消。"
+        )
+    elif alert.stage.startswith("overdue"):
+        subject = f"[jieya] 仍未处理 {alert.case_id} {alert.kind.value}"
+        text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）已于 {due} 到期，至今仍未处理。"
+    elif alert.stage == "escalation":
         subject = f"[jieya] 已超时升级 {alert.case_id} {alert.kind.value}"
         text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）已超过处理时限 {due}，已升级至高级审核队列。"
     else:

@@ -6,6 +6,7 @@ added later without breaking running cases."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,7 @@ from models.enums import (
     RegistryOutcome,
     RiskGrade,
     Role,
+    Step,
     TaskKind,
 )
 
@@ -30,6 +32,13 @@ class CaseTimings(BaseModel):
     registry_poll_first: timedelta = timedelta(seconds=2)
     registry_poll_max: timedelta = timedelta(minutes=2)
     registry_callback_url: str | None = None
+    # How long the registry may take to answer before a person follows it up
+    # (the pilot city's registry promises an answer within one day).
+    registry_deadline: timedelta = timedelta(hours=24)
+    # History events one run may collect before it continues as new at its next
+    # safe point (a new round, another wait on the registry); Temporal's hard
+    # limit is 51,200, and replaying a short history stays fast.
+    history_budget: int = 1500
     # How long a human task may wait; a reminder goes out at REMINDER_AT of it
     # and the task is escalated to the senior queue at the deadline.
     task_sla: dict[TaskKind, timedelta] = Field(
@@ -38,6 +47,7 @@ class CaseTimings(BaseModel):
             TaskKind.APPROVAL: timedelta(hours=24),
             TaskKind.SECOND_APPROVAL: timedelta(hours=24),
             TaskKind.REGISTRY_FOLLOW_UP: timedelta(hours=48),
+            TaskKind.INCIDENT: timedelta(hours=4),
         }
     )
 
@@ -51,6 +61,9 @@ class ReleaseCaseInput(BaseModel):
     opened_by: str
     branch: str = "HQ"
     timings: CaseTimings = Field(default_factory=CaseTimings)
+    # Set when a run continues as new: where the case stood, so the next run
+    # picks up exactly there.
+    carried: CarriedState | None = None
 
 
 class DocumentUploaded(BaseModel):
@@ -67,6 +80,9 @@ class DecisionRequest(BaseModel):
     documents: list[DocType] = Field(default_factory=list)
     # Client-chosen id that makes a retried signal/update count once.
     request_id: str = ""
+    # Which open task this decides; empty: the one the decision kind points at
+    # (`workflows.decisions.target_task`).
+    task_id: str = ""
 
 
 class DecisionOutcome(BaseModel):
@@ -113,12 +129,29 @@ class RiskResult(BaseModel):
     mismatches: list[FieldMismatch] = Field(default_factory=list)
 
 
+class Incident(BaseModel):
+    """A step that gave up, as the case and its incident task show it."""
+
+    step: Step
+    error_type: str
+    message: str
+    attempts: int
+    since: datetime
+    skippable: bool = False
+    # Raised beside the main flow (a message that would not go out): the case
+    # keeps its status and carries on while a person looks.
+    side: bool = False
+
+
 class OpenTask(BaseModel):
     task_id: str
     kind: TaskKind
     round: int
     due_at: datetime | None = None
     escalated: bool = False
+    # Only seniors may take it from the start (incidents go to the senior queue).
+    senior_only: bool = False
+    incident: Incident | None = None
 
 
 class CaseState(BaseModel):
@@ -134,6 +167,47 @@ class CaseState(BaseModel):
     open_task: OpenTask | None = None
     approvals: list[str] = Field(default_factory=list)
     registry_key: str | None = None
+    # Every task a person may act on now: the main flow's and any incident beside it.
+    open_tasks: list[OpenTask] = Field(default_factory=list)
+    run: int = 1
+
+
+class Resume(StrEnum):
+    """Where a continued run starts."""
+
+    ROUND = "round"  # a new round: wait for documents, verify, review, decide
+    REGISTRY_WAIT = "registry_wait"  # the registry has the request; wait for its answer
+
+
+class CarriedState(BaseModel):
+    """What one run hands the next when it continues as new."""
+
+    resume: Resume
+    run: int
+    round: int
+    documents: dict[DocType, str]
+    risk: RiskResult | None = None
+    approvals: list[str] = Field(default_factory=list)
+    seen_requests: list[str] = Field(default_factory=list)
+    task_seq: int = 0
+    event_seq: int = 0
+    rejection: str = ""
+    registry_key: str | None = None
+    registry_attempt: int = 1
+    # Every document id the workflow has been told of: a re-sync adds only new ones.
+    seen_documents: list[str] = Field(default_factory=list)
+    # Messages not yet delivered; the next run sends them (their outbox keys make
+    # a message the old run already sent a no-op).
+    customer_queue: list[NotifyCustomerInput] = Field(default_factory=list)
+    staff_queue: list[TaskSlaInput] = Field(default_factory=list)
+
+
+class StallReport(BaseModel):
+    """The reconciler found the case idle past its step's deadline."""
+
+    step: str
+    idle_since: datetime
+    reason: str
 
 
 # --- activity inputs -------------------------------------------------------
@@ -179,14 +253,16 @@ class OpenTaskInput(BaseModel):
     round: int
     details: dict = Field(default_factory=dict)
     due_at: datetime | None = None
+    queue: str = "operator"  # `senior` for incidents
 
 
 class TaskSlaInput(BaseModel):
     case_id: str
     task_id: str
     kind: TaskKind
-    stage: str  # "reminder" or "escalation"
+    stage: str  # "reminder", "escalation", "overdue" (again, each SLA period) or "incident"
     due_at: datetime
+    incident: Incident | None = None
 
 
 class CloseTaskInput(BaseModel):
@@ -210,6 +286,12 @@ class SubmitDeregistrationInput(BaseModel):
 class CheckDeregistrationInput(BaseModel):
     case_id: str
     idempotency_key: str
+
+
+class SyncedDocuments(BaseModel):
+    """The case's newest document of each type, as the database has them."""
+
+    documents: dict[DocType, str]
 
 
 class NotifyCustomerInput(BaseModel):

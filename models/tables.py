@@ -224,7 +224,8 @@ class Decision(SQLModel, table=True):
     __tablename__ = "decisions"
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
-    decision_ref: str = Field(max_length=96, unique=True)
+    # `{task_id}:{decision}:{actor}`: a 48-character task id and a 64-character name fit.
+    decision_ref: str = Field(max_length=200, unique=True)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     task_id: str | None = Field(default=None, max_length=48)
     actor: str = Field(max_length=64)
@@ -247,6 +248,17 @@ class RegistryRequest(SQLModel, table=True):
     updated_at: datetime = _timestamp()
 
 
+class RegistryCallbackReceipt(SQLModel, table=True):
+    """Every registry callback taken, by its id: a replayed delivery is refused."""
+
+    __tablename__ = "registry_callbacks"
+
+    callback_id: str = Field(primary_key=True, max_length=128)
+    idempotency_key: str = Field(max_length=96, index=True)
+    status: str = Field(max_length=16)
+    received_at: datetime = _timestamp()
+
+
 class Notification(SQLModel, table=True):
     """Outbox: a row exists before the message leaves, so a retry never sends twice."""
 
@@ -259,9 +271,14 @@ class Notification(SQLModel, table=True):
     channel: str = Field(max_length=8)
     recipient: str = Field(max_length=254)
     body: str
+    # `pending` until delivered (`sent`); `failed` once the provider refused it for good.
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     provider_ref: str | None = Field(default=None, max_length=96)
+    # The last delivery attempt and why it did not go out: the reconciler resends
+    # only rows nobody has tried for a while.
+    last_attempt_at: datetime | None = _timestamp(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = _timestamp()
     sent_at: datetime | None = _timestamp(nullable=True)
 

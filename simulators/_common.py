@@ -1,4 +1,4 @@
-"""What every simulator shares: error shape, fault injection, state files and the runner.
+"""What every simulator shares: error shape, state files and the runner (faults are in faults.py).
 
 Simulators are separate processes so the product talks to them exactly as it
 would to the real systems: over sockets, with real timeouts and real failures.
@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 API_PREFIX = "/api/"
@@ -47,11 +46,14 @@ def error_response(status_code: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
+def describe_errors(errors: Sequence[Any]) -> str:
+    """One readable line from pydantic's error list, e.g. ``error_rate: Input should be ...``."""
     parts = []
-    for error in exc.errors():
+    for error in errors:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+        # pydantic prefixes messages raised by validators; the field name says enough.
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where or 'body'}: {message}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -64,7 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "validation_error", _describe_validation(exc))
+        return error_response(422, "validation_error", describe_errors(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -87,42 +89,6 @@ def ensure_same_body(key: str, stored: dict[str, Any], received: dict[str, Any])
             "idempotency_key_reused",
             f"Idempotency-Key {key!r} was already used with a different request",
         )
-
-
-class FailNext:
-    """Answers the next ``remaining`` API requests with 503 so tests can prove retries."""
-
-    def __init__(self) -> None:
-        self.remaining = 0
-        self.failed_total = 0
-
-    def take(self) -> bool:
-        if self.remaining <= 0:
-            return False
-        self.remaining -= 1
-        self.failed_total += 1
-        return True
-
-    def view(self) -> dict[str, int]:
-        return {"fail_next": self.remaining, "failed_total": self.failed_total}
-
-
-def install_fail_next(app: FastAPI, fail: FailNext) -> None:
-    # Only the product-facing API fails; /healthz and /_sim/* stay usable so a test
-    # can always inspect and reconfigure a simulator that is "down".
-    @app.middleware("http")
-    async def _fail_next(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        if request.url.path.startswith(API_PREFIX) and fail.take():
-            response = error_response(503, "unavailable", "simulated outage (fail_next)")
-            response.headers["Retry-After"] = "0"
-            return response
-        return await call_next(request)
-
-
-class SimConfigBase(BaseModel):
-    """Fields every ``POST /_sim/config`` accepts; omitted fields keep their value."""
-
-    fail_next: int | None = Field(None, ge=0, le=10_000)
 
 
 def add_health_and_log(app: FastAPI, read_log: Callable[[], list[dict[str, Any]]]) -> None:
@@ -170,7 +136,9 @@ class JsonStateFile:
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind before serving so port 0 resolves to a real port we can announce."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose
+    # proto says TCP, and without that every keep-alive answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -201,7 +169,11 @@ class HttpServer:
 
     def __init__(self, app: FastAPI, sock: socket.socket) -> None:
         self.sock = sock
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        # A bounded graceful shutdown: a request hung on purpose (timeout_rate) must not
+        # keep a stopping simulator alive for hang_s.
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1
+        )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 

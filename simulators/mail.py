@@ -3,6 +3,9 @@
 SMTP and HTTP run in one event loop so the log needs no locking. A message whose
 Message-ID was already received is counted, not stored again, which is how the
 product proves that a retried notification did not reach the customer twice.
+
+Faults act on SMTP only (the HTTP side is all /_sim/*): latency and hangs on
+DATA, refusals (451 temporary, 550 permanent) on DATA or on RCPT.
 """
 
 from __future__ import annotations
@@ -12,16 +15,14 @@ import email
 import email.policy
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 
 from simulators._common import (
-    FailNext,
     HttpServer,
     JsonStateFile,
-    SimConfigBase,
     add_health_and_log,
     base_parser,
     bind_socket,
@@ -30,13 +31,32 @@ from simulators._common import (
     socket_address,
     utc_iso,
 )
+from simulators.faults import CommonKnobs, ConfigActions, Faults, Rate
 
 SMTP_HOSTNAME = "jieya-mail-sim"
+# 4xx replies mean "try again later", 5xx "never like this": what the mailer's retry hinges on.
+TEMPORARY_REPLY = "451 4.3.0 Simulated temporary refusal ({why}), try again later"
+PERMANENT_REPLY = "550 5.7.1 Simulated permanent refusal ({why})"
+TIMEOUT_REPLY = "451 4.4.2 Simulated timeout (timeout_rate), try again later"
+MAIL_COUNTERS = ("delayed", "timeouts", "temporary", "permanent")
+
+
+class MailKnobs(CommonKnobs):
+    """Latency and timeouts act on DATA; refusals on DATA or RCPT (``smtp_refuse_at``)."""
+
+    smtp_refuse: Literal["temporary", "permanent"] | None = None
+    # Only read while smtp_refuse is set, so "refuse every message" needs one field.
+    smtp_refuse_rate: Rate = 1.0
+    smtp_refuse_at: Literal["data", "rcpt"] = "data"
+
+
+class MailConfigIn(MailKnobs, ConfigActions):
+    """``POST /_sim/config``: omitted fields keep their value."""
 
 
 class MailState:
     def __init__(self, state_file: Path | None = None) -> None:
-        self.fail = FailNext()
+        self.faults = Faults(MailKnobs(), MAIL_COUNTERS)
         self.store = JsonStateFile(state_file)
         saved = self.store.load() or {}
         self.messages: list[dict[str, Any]] = saved.get("messages", [])
@@ -78,12 +98,44 @@ class SinkHandler:
     def __init__(self, state: MailState) -> None:
         self.state = state
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refused = self.refusal("rcpt")
+        if refused is not None:
+            return refused
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.state.fail.take():
-            # 451 is a temporary failure: a correct client retries later.
-            return "451 4.3.0 Simulated outage (fail_next), try again later"
+        faults = self.state.faults
+        faults.requests += 1
+        await faults.delay()
+        if faults.fail.take():
+            faults.count("temporary")
+            return TEMPORARY_REPLY.format(why="fail_next")
+        if faults.knobs.timeout_rate > 0 and faults.draw() < faults.knobs.timeout_rate:
+            faults.count("timeouts")
+            # Longer than the mailer's socket timeout: it gives up before this reply comes.
+            await asyncio.sleep(faults.knobs.hang_s)
+            return TIMEOUT_REPLY
+        refused = self.refusal("data")
+        if refused is not None:
+            return refused
         self.state.receive(envelope)
         return "250 2.0.0 Message accepted"
+
+    def refusal(self, stage: str) -> str | None:
+        """The smtp_refuse reply for this command, or None to go on."""
+        faults = self.state.faults
+        knobs = faults.knobs
+        if knobs.smtp_refuse is None or knobs.smtp_refuse_at != stage:
+            return None
+        if faults.draw() >= knobs.smtp_refuse_rate:
+            return None
+        faults.count(knobs.smtp_refuse)
+        reply = TEMPORARY_REPLY if knobs.smtp_refuse == "temporary" else PERMANENT_REPLY
+        return reply.format(why="smtp_refuse")
 
 
 def create_app(state: MailState) -> FastAPI:
@@ -93,16 +145,14 @@ def create_app(state: MailState) -> FastAPI:
     add_health_and_log(app, lambda: state.messages)
 
     @app.get("/_sim/config")
-    async def read_config() -> dict[str, int]:
-        """Current injected failures."""
-        return state.fail.view()
+    async def read_config() -> dict[str, Any]:
+        """Current fault knobs and what they have injected."""
+        return state.faults.view()
 
     @app.post("/_sim/config")
-    async def write_config(config: SimConfigBase) -> dict[str, int]:
-        """Answer the next ``fail_next`` messages with a temporary SMTP failure (451)."""
-        if config.fail_next is not None:
-            state.fail.remaining = config.fail_next
-        return state.fail.view()
+    async def write_config(config: MailConfigIn) -> dict[str, Any]:
+        """Change SMTP faults; omitted fields keep their value, ``reset`` restores the defaults."""
+        return state.faults.configure(config)
 
     return app
 

@@ -11,18 +11,16 @@ from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
 
 from simulators._common import (
-    FailNext,
     JsonStateFile,
-    SimConfigBase,
     add_health_and_log,
     base_parser,
     ensure_same_body,
     install_error_handlers,
-    install_fail_next,
     require_idempotency_key,
     serve_app,
     utc_iso,
 )
+from simulators.faults import HTTP_COUNTERS, ConfigActions, Faults, HttpKnobs, install_http_faults
 
 
 class MessageIn(BaseModel):
@@ -37,9 +35,13 @@ class MessageAccepted(BaseModel):
     duplicate: bool
 
 
+class SmsConfigIn(HttpKnobs, ConfigActions):
+    """``POST /_sim/config``: the shared HTTP knobs; the SMS gateway has none of its own."""
+
+
 class SmsState:
     def __init__(self, state_file: Path | None) -> None:
-        self.fail = FailNext()
+        self.faults = Faults(HttpKnobs(), HTTP_COUNTERS)
         self.store = JsonStateFile(state_file)
         saved = self.store.load() or {}
         self.messages: list[dict[str, Any]] = saved.get("messages", [])
@@ -69,7 +71,7 @@ def create_app(state_file: Path | None = None) -> FastAPI:
     app = FastAPI(title="SMS gateway simulator")
     app.state.sim = state
     install_error_handlers(app)
-    install_fail_next(app, state.fail)
+    install_http_faults(app, state.faults)
     add_health_and_log(app, lambda: state.messages)
 
     @app.post("/api/v1/messages", status_code=202, response_model=MessageAccepted)
@@ -81,16 +83,14 @@ def create_app(state_file: Path | None = None) -> FastAPI:
         return state.accept(require_idempotency_key(idempotency_key), message)
 
     @app.get("/_sim/config")
-    async def read_config() -> dict[str, int]:
-        """Current injected failures."""
-        return state.fail.view()
+    async def read_config() -> dict[str, Any]:
+        """Current fault knobs and what they have injected."""
+        return state.faults.view()
 
     @app.post("/_sim/config")
-    async def write_config(config: SimConfigBase) -> dict[str, int]:
-        """Make the next ``fail_next`` API requests answer 503."""
-        if config.fail_next is not None:
-            state.fail.remaining = config.fail_next
-        return state.fail.view()
+    async def write_config(config: SmsConfigIn) -> dict[str, Any]:
+        """Change fault knobs; omitted fields keep their value, ``reset`` restores the defaults."""
+        return state.faults.configure(config)
 
     return app
 

@@ -20,6 +20,7 @@ from activities.adapters.sms import SmsGateway
 from activities.adapters.storage import LocalDocumentStore
 from activities.archive_activities import HistoryArchiver
 from activities.case_activities import CaseActivities
+from activities.failures import ReportFailures
 from activities.guarantor_activities import GuarantorActivities
 from activities.notification_activities import Messengers, NotificationActivities, StaffAddresses
 from activities.registry_activities import RegistryActivities
@@ -72,8 +73,10 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
         cases.close_task,
         cases.record_decision,
         cases.mark_task_sla,
+        cases.sync_documents,
         registry.submit_deregistration,
         registry.check_deregistration,
+        registry.await_deregistration,
         notifications.notify_customer,
         notifications.notify_staff,
         guarantor.confirm_guarantor_release,
@@ -114,6 +117,7 @@ def build_workers(
                     *case_activities(settings, sessions, http),
                     HistoryArchiver(client, sessions).archive_closed_cases,
                 ],
+                interceptors=[ReportFailures()],
             )
         )
     if queue in (Queue.ALL, Queue.OCR):
@@ -126,6 +130,7 @@ def build_workers(
                 task_queue=OCR_TASK_QUEUE,
                 activities=[ocr.review_document],
                 max_concurrent_activities=max(settings.ocr_concurrency, 1),
+                interceptors=[ReportFailures()],
             )
         )
     return workers

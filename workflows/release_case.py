@@ -1,19 +1,21 @@
 """ReleaseCaseWorkflow: one durable workflow per mortgage-release case.
 
 Workflow id = case id. The workflow owns the case's progress; every step is
-mirrored into PostgreSQL through activities so people can search and audit."""
+mirrored into PostgreSQL through activities so people can search and audit.
+A step that gives up becomes an incident in front of a person
+(`workflows.incidents`); no run ends Failed and no wait lacks a deadline."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
     from activities.guarantor_activities import GuarantorActivities
-    from activities.notification_activities import NotificationActivities
     from activities.ocr_activities import OcrActivities
     from kernel.settings import OCR_TASK_QUEUE
     from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR
@@ -24,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         DocType,
         Milestone,
         RiskGrade,
+        Step,
         TaskKind,
     )
     from models.payloads import (
@@ -31,91 +34,159 @@ with workflow.unsafe.imports_passed_through():
         CaseRef,
         CaseState,
         CaseTimings,
-        CloseTaskInput,
-        DecisionOutcome,
         DecisionRequest,
+        DocumentReview,
         DocumentUploaded,
+        Incident,
         LedgerUpdated,
         NotifyCustomerInput,
         OpenTask,
-        OpenTaskInput,
-        RecordDecisionInput,
         RecordTransitionInput,
         RegistryResult,
         ReleaseCaseInput,
+        Resume,
         ReviewDocumentInput,
         RiskResult,
+        StallReport,
         TaskSlaInput,
     )
-    from workflows.decisions import DecisionRefused, DecisionRules
-    from workflows.policies import DB_ACTIVITY, EXTERNAL_ACTIVITY, OCR_ACTIVITY
+    from workflows.continuation import Continuation
+    from workflows.human_tasks import HumanTasks
+    from workflows.incidents import CaseEnded, Incidents
+    from workflows.outgoing import Outgoing
+    from workflows.policies import (
+        DB_ACTIVITY,
+        INCIDENT_RECORD,
+        LEGACY_EXTERNAL_ACTIVITY,
+        MESSAGE_ACTIVITY,
+        OCR_ACTIVITY,
+    )
     from workflows.registry_step import RegistryStep
+
+# Histories recorded before these markers replay the code paths of their day.
+GUARANTOR_RELEASE_PATCH = "guarantor-release-confirmation"
+INCIDENTS_PATCH = "incidents-deadlines-background-messages"
 
 
 @workflow.defn
-class ReleaseCaseWorkflow(RegistryStep):
+class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, RegistryStep):
     def __init__(self) -> None:
+        self._input: ReleaseCaseInput | None = None
         self._case_id = ""
         self._status = CaseStatus.AWAITING_DOCUMENTS
         self._step = "starting"
         self._round = 1
+        self._run = 1
+        self._resume: Resume | None = None
+        self._resilient = False
         self._documents: dict[DocType, str] = {}
+        self._seen_documents: set[str] = set()
         self._risk: RiskResult | None = None
         self._task: OpenTask | None = None
+        self._side_tasks: dict[str, OpenTask] = {}
+        self._decisions: dict[str, DecisionRequest] = {}
+        self._deciding: set[str] = set()
         self._approvals: list[str] = []
-        self._decision: DecisionRequest | None = None
         self._seen_requests: set[str] = set()
         self._ledger_changed = False
         self._registry_result: RegistryResult | None = None
         self._registry_key: str | None = None
+        self._registry_attempt = 1
         self._rejection = ""
+        self._cancellation = ""
         self._opened_by = ""
         self._task_seq = 0
         self._event_seq = 0
         self._timings = CaseTimings()
+        self._customer_queue: list[NotifyCustomerInput] = []
+        self._staff_queue: list[TaskSlaInput] = []
+        self._senders: list[asyncio.Task] = []
+        self._draining = False
+        self._ending: DecisionKind | None = None
+        self._closing = False
+        self._stall_open = False
 
     # --- the case, step by step ---------------------------------------------
 
     @workflow.run
     async def run(self, case: ReleaseCaseInput) -> CaseState:
+        self._input = case
         self._case_id = case.case_id
         self._opened_by = case.opened_by
         self._timings = case.timings
-        await self._notify(Milestone.RECEIVED)
-        outcome = await self._run_rounds()
+        if case.carried is not None:
+            self._restore(case.carried)
+            self._resilient = True
+        else:
+            self._resilient = workflow.patched(INCIDENTS_PATCH)
+        if not self._resilient:
+            await self._notify(Milestone.RECEIVED)
+            outcome = await self._run_rounds()
+        else:
+            self._start_senders()
+            if case.carried is None:
+                await self._notify(Milestone.RECEIVED)
+            outcome = await self._run_until_closed()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._drain_messages()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.logger.info("case closed", extra={"status": outcome.value})
         return self.state()
 
+    async def _run_until_closed(self) -> CaseStatus:
+        """The main flow, which an incident beside it may end early (`_ending`)."""
+        main = asyncio.create_task(self._run_rounds())
+        await workflow.wait_condition(lambda: main.done() or self._ending is not None)
+        if not main.done():
+            main.cancel()
+            await workflow.wait([main])
+            return await self._end_by_operator(self._ending)
+        try:
+            return main.result()
+        except CaseEnded as ended:
+            return await self._end_by_operator(ended.decision)
+
     async def _run_rounds(self) -> CaseStatus:
+        resume, self._resume = self._resume, None
         while True:
-            await self._enter(CaseStatus.AWAITING_DOCUMENTS, "waiting_for_documents")
-            if not await self._wait_for_documents():
-                await self._notify(Milestone.CANCELLED)
-                return await self._close(CaseStatus.CANCELLED, "documents_timed_out")
-            await self._enter(CaseStatus.IN_REVIEW, "verifying_repayment")
-            if not await self._wait_for_settlement():
-                reason = "the loan was not settled within 30 days"
-                await self._notify(Milestone.REJECTED, detail=reason)
-                return await self._close(CaseStatus.REJECTED, "not_settled", reason=reason)
-            await self._review()
-            verdict = await self._human_decisions()
-            if verdict == DecisionKind.REQUEST_DOCUMENTS:
-                continue
-            if verdict == DecisionKind.REJECT:
-                return await self._reject_by_decision()
-            await self._notify(Milestone.APPROVED)
-            # Added while cases were already running: histories recorded before
-            # this step (tests/histories/*_before_guarantor.json) must replay.
-            if workflow.patched(GUARANTOR_RELEASE_PATCH):
-                await self._confirm_guarantor_release()
-            registry_verdict = await self._deregister()
+            if resume != Resume.REGISTRY_WAIT:
+                if resume is None:
+                    await self._continue_as_new_if_due(Resume.ROUND)
+                resume = None
+                verdict = await self._documents_to_decision()
+                if isinstance(verdict, CaseStatus):
+                    return verdict
+                if verdict == DecisionKind.REQUEST_DOCUMENTS:
+                    continue
+                if verdict != DecisionKind.APPROVE:
+                    return await self._close_by(verdict)
+                await self._notify(Milestone.APPROVED)
+                # Added while cases were already running: histories recorded before
+                # this step (tests/histories/*_before_guarantor.json) must replay.
+                if workflow.patched(GUARANTOR_RELEASE_PATCH):
+                    await self._confirm_guarantor_release()
+            registry_verdict = await self._deregister(resuming=resume == Resume.REGISTRY_WAIT)
+            resume = None
             if registry_verdict == DecisionKind.REQUEST_DOCUMENTS:
                 continue
-            if registry_verdict == DecisionKind.REJECT:
-                return await self._reject_by_decision()
+            if registry_verdict != DecisionKind.APPROVE:
+                return await self._close_by(registry_verdict)
             await self._notify(Milestone.COMPLETED)
             return await self._close(CaseStatus.COMPLETED, "mortgage_released")
+
+    async def _documents_to_decision(self) -> DecisionKind | CaseStatus:
+        """One round up to the human decision; a CaseStatus when the round closed the case."""
+        await self._enter(CaseStatus.AWAITING_DOCUMENTS, "waiting_for_documents")
+        if not await self._wait_for_documents():
+            await self._notify(Milestone.CANCELLED)
+            return await self._close(CaseStatus.CANCELLED, "documents_timed_out")
+        await self._enter(CaseStatus.IN_REVIEW, "verifying_repayment")
+        if not await self._wait_for_settlement():
+            reason = "the loan was not settled within 30 days"
+            await self._notify(Milestone.REJECTED, detail=reason)
+            return await self._close(CaseStatus.REJECTED, "not_settled", reason=reason)
+        await self._review()
+        return await self._human_decisions()
 
     async def _wait_for_documents(self) -> bool:
         if self._missing_documents():
@@ -135,8 +206,11 @@ class ReleaseCaseWorkflow(RegistryStep):
     async def _wait_for_settlement(self) -> bool:
         deadline = workflow.now() + self._timings.settlement_deadline
         while True:
-            check = await workflow.execute_activity_method(
-                CaseActivities.verify_repayment, CaseRef(case_id=self._case_id), **DB_ACTIVITY
+            check = await self._guarded(
+                Step.VERIFY_REPAYMENT,
+                lambda: workflow.execute_activity_method(
+                    CaseActivities.verify_repayment, CaseRef(case_id=self._case_id), **DB_ACTIVITY
+                ),
             )
             if check.settled:
                 await self._event("repayment.verified", {"reason": check.reason})
@@ -156,30 +230,59 @@ class ReleaseCaseWorkflow(RegistryStep):
             except TimeoutError:
                 pass
 
+    def _read(self, document_id: str):
+        return workflow.execute_activity_method(
+            OcrActivities.review_document,
+            ReviewDocumentInput(case_id=self._case_id, document_id=document_id),
+            task_queue=OCR_TASK_QUEUE,
+            **OCR_ACTIVITY,
+        )
+
     async def _review(self) -> None:
         self._step = "ocr_review"
-        reviews = await asyncio.gather(
-            *(
-                workflow.execute_activity_method(
-                    OcrActivities.review_document,
-                    ReviewDocumentInput(case_id=self._case_id, document_id=document_id),
-                    task_queue=OCR_TASK_QUEUE,
-                    **OCR_ACTIVITY,
-                )
-                for document_id in self._documents.values()
+        documents = list(self._documents.items())
+        if not self._resilient:
+            reviews = await asyncio.gather(*(self._read(doc) for _, doc in documents))
+        else:
+            # Side by side; a document whose reading gave up is taken to a person
+            # afterwards, one incident at a time.
+            read = await asyncio.gather(
+                *(self._read(doc) for _, doc in documents), return_exceptions=True
             )
-        )
+            reviews = [
+                await self._reviewed(doc_type, doc, outcome)
+                for (doc_type, doc), outcome in zip(documents, read, strict=True)
+            ]
         self._step = "risk_check"
-        self._risk = await workflow.execute_activity_method(
-            CaseActivities.assess_risk,
-            AssessRiskInput(case_id=self._case_id, round=self._round, reviews=list(reviews)),
-            **DB_ACTIVITY,
+        self._risk = await self._guarded(
+            Step.RISK_CHECK,
+            lambda: workflow.execute_activity_method(
+                CaseActivities.assess_risk,
+                AssessRiskInput(case_id=self._case_id, round=self._round, reviews=list(reviews)),
+                **DB_ACTIVITY,
+            ),
         )
         workflow.upsert_search_attributes([RISK_GRADE_ATTR.value_set(self._risk.grade.value)])
         await self._event(
             "review.completed",
             {"grade": self._risk.grade.value, "reasons": self._risk.reasons},
             risk_grade=self._risk.grade,
+        )
+
+    async def _reviewed(self, doc_type: DocType, document_id: str, outcome) -> DocumentReview:
+        if isinstance(outcome, DocumentReview):
+            return outcome
+        if not isinstance(outcome, ActivityError):
+            raise outcome
+        review = await self._guarded(
+            Step.OCR_REVIEW, lambda: self._read(document_id), failed=outcome
+        )
+        # Skipped: nobody read it, so a person reviews it before anyone approves.
+        return review or DocumentReview(
+            document_id=document_id,
+            doc_type=doc_type,
+            needs_review=True,
+            issues=["not read by OCR (the step was skipped after it failed)"],
         )
 
     async def _human_decisions(self) -> DecisionKind:
@@ -204,99 +307,57 @@ class ReleaseCaseWorkflow(RegistryStep):
 
     async def _confirm_guarantor_release(self) -> None:
         self._step = "confirming_guarantor_release"
-        release = await workflow.execute_activity_method(
-            GuarantorActivities.confirm_guarantor_release,
-            CaseRef(case_id=self._case_id),
-            **EXTERNAL_ACTIVITY,
+        release = await self._guarded(
+            Step.GUARANTOR_RELEASE,
+            lambda: workflow.execute_activity_method(
+                GuarantorActivities.confirm_guarantor_release,
+                CaseRef(case_id=self._case_id),
+                **(MESSAGE_ACTIVITY if self._resilient else LEGACY_EXTERNAL_ACTIVITY),
+            ),
         )
-        if release.needed:
+        if release is not None and release.needed:
             event = "guarantor.released" if release.confirmed else "guarantor.unreachable"
             await self._event(event, {"guarantor": release.guarantor})
 
-    async def _ask(self, kind: TaskKind, details: dict) -> DecisionKind:
-        """Open a human task and wait for the decision on it."""
-        self._task_seq += 1
-        opened = workflow.now()
-        # Known to the validator before anyone can see the task in the inbox,
-        # so a quick operator is never told "no decision is expected now".
-        self._decision = None
-        self._task = OpenTask(
-            task_id=f"{self._case_id}-{self._task_seq}-{kind.value}",
-            kind=kind,
-            round=self._round,
-            due_at=opened + self._timings.sla_for(kind),
-        )
-        await self._enter(CaseStatus.AWAITING_APPROVAL, f"awaiting_{kind.value}")
-        await workflow.execute_activity_method(
-            CaseActivities.open_task,
-            OpenTaskInput(
-                case_id=self._case_id,
-                task_id=self._task.task_id,
-                kind=kind,
-                round=self._round,
-                details=details,
-                due_at=self._task.due_at,
-            ),
-            **DB_ACTIVITY,
-        )
-        await self._await_decision(opened, self._timings.sla_for(kind))
-        decision, task = self._decision, self._task
-        self._decision, self._task = None, None
-        await workflow.execute_activity_method(
-            CaseActivities.close_task, CloseTaskInput(task_id=task.task_id), **DB_ACTIVITY
-        )
-        if decision.decision == DecisionKind.REQUEST_DOCUMENTS:
-            wanted = decision.documents or list(REQUIRED_DOC_TYPES)
-            for doc_type in wanted:
-                self._documents.pop(doc_type, None)
-            self._round += 1
-        if decision.decision == DecisionKind.REJECT:
-            self._rejection = decision.comment or "rejected by an operator"
-        return decision.decision
+    # --- closing -------------------------------------------------------------------
 
-    async def _await_decision(self, opened: datetime, sla: timedelta) -> None:
-        """Wait for the decision; remind at 75 % of the SLA, escalate at 100 %."""
-        for stage, fraction in (("reminder", REMINDER_AT), ("escalation", 1.0)):
-            remaining = opened + sla * fraction - workflow.now()
-            if remaining > timedelta(0):
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._decision is not None, timeout=remaining
-                    )
-                    return
-                except TimeoutError:
-                    pass
-            if self._decision is not None:
-                return
-            await self._sla_stage(stage)
-        await workflow.wait_condition(lambda: self._decision is not None)
+    async def _close_by(self, verdict: DecisionKind) -> CaseStatus:
+        if verdict == DecisionKind.CANCEL:
+            return await self._cancel_by_decision()
+        return await self._reject_by_decision()
 
-    async def _sla_stage(self, stage: str) -> None:
-        task = self._task
-        alert = TaskSlaInput(
-            case_id=self._case_id,
-            task_id=task.task_id,
-            kind=task.kind,
-            stage=stage,
-            due_at=task.due_at,
-        )
-        await workflow.execute_activity_method(CaseActivities.mark_task_sla, alert, **DB_ACTIVITY)
-        if stage == "escalation":
-            self._task = task.model_copy(update={"escalated": True})
-        await workflow.execute_activity_method(
-            NotificationActivities.notify_staff, alert, **EXTERNAL_ACTIVITY
-        )
+    async def _end_by_operator(self, decision: DecisionKind) -> CaseStatus:
+        """Close the case as a person decided on an incident."""
+        self._closing = True
+        if self._task is not None:  # the main flow stopped while a task was open
+            task, self._task = self._task, None
+            await self._close_task_row(task, cancelled=True)
+        return await self._close_by(decision)
 
     async def _reject_by_decision(self) -> CaseStatus:
         reason = self._rejection
         await self._notify(Milestone.REJECTED, detail=reason)
         return await self._close(CaseStatus.REJECTED, "rejected", reason=reason)
 
+    async def _cancel_by_decision(self) -> CaseStatus:
+        reason = self._cancellation or "cancelled by an operator"
+        await self._notify(Milestone.WITHDRAWN, detail=reason)
+        return await self._close(CaseStatus.CANCELLED, "cancelled", reason=reason)
+
+    async def _close(self, status: CaseStatus, step: str, reason: str = "") -> CaseStatus:
+        self._closing = True
+        self._task = None
+        await self._enter(status, step)
+        if reason:
+            await self._event("case.closed", {"reason": reason})
+        return status
+
     # --- messages --------------------------------------------------------------
 
     @workflow.signal
     def document_uploaded(self, upload: DocumentUploaded) -> None:
         self._documents[upload.doc_type] = upload.document_id
+        self._seen_documents.add(upload.document_id)
 
     @workflow.signal
     def ledger_updated(self, _update: LedgerUpdated) -> None:
@@ -306,28 +367,44 @@ class ReleaseCaseWorkflow(RegistryStep):
     def registry_result(self, result: RegistryResult) -> None:
         self._registry_result = result
 
-    @workflow.update
-    async def decide(self, request: DecisionRequest) -> DecisionOutcome:
-        """A human decision on the open task; the validator refuses bad ones
-        before they reach the history."""
-        return await self._accept(request)
-
-    @decide.validator
-    def _validate_decide(self, request: DecisionRequest) -> None:
-        self._rules().check(request)
-
     @workflow.signal
-    async def decide_signal(self, request: DecisionRequest) -> None:
-        """The same decision for tools that can only signal; refusals are logged."""
-        try:
-            self._rules().check(request)
-        except DecisionRefused as refused:
-            workflow.logger.warning("decision signal refused", extra={"reason": str(refused)})
-            await self._event(
-                "decision.refused", {"reason": str(refused), "type": refused.type}, request.actor
-            )
+    async def report_stall(self, report: StallReport) -> None:
+        """The reconciler found the case idle past its step's deadline: a person looks;
+        `retry` re-reads what the case may have missed (an upload, the ledger)."""
+        if not self._resilient or self._stall_open or self._status.is_closed:
             return
-        await self._accept(request)
+        self._stall_open = True
+        stalled = Incident(
+            step=Step.STALLED,
+            error_type="Stalled",
+            message=report.reason[:500],
+            attempts=0,
+            since=workflow.now(),
+            skippable=True,
+            side=True,
+        )
+        try:
+            verdict = await self._resolve(stalled)
+            if verdict == DecisionKind.RETRY:
+                await self._guarded(Step.STALLED, self._resync, side=True)
+            elif verdict != DecisionKind.SKIP:
+                self._end_beside(verdict)
+        except CaseEnded as ended:
+            self._end_beside(ended.decision)
+        finally:
+            self._stall_open = False
+
+    async def _resync(self) -> None:
+        """Take what the database knows and the workflow may have missed: an upload
+        whose signal was lost, a ledger change."""
+        synced = await workflow.execute_activity_method(
+            CaseActivities.sync_documents, CaseRef(case_id=self._case_id), **DB_ACTIVITY
+        )
+        for doc_type, document_id in synced.documents.items():
+            if document_id not in self._seen_documents:
+                self._documents[doc_type] = document_id
+                self._seen_documents.add(document_id)
+        self._ledger_changed = True
 
     @workflow.query
     def state(self) -> CaseState:
@@ -342,40 +419,8 @@ class ReleaseCaseWorkflow(RegistryStep):
             open_task=self._task,
             approvals=list(self._approvals),
             registry_key=self._registry_key,
-        )
-
-    def _rules(self) -> DecisionRules:
-        return DecisionRules(
-            status=self._status,
-            task=self._task,
-            approvals=self._approvals,
-            pending=self._decision is not None,
-            opened_by=self._opened_by,
-            seen_requests=self._seen_requests,
-        )
-
-    async def _accept(self, request: DecisionRequest) -> DecisionOutcome:
-        task = self._task
-        assert task is not None  # the validator guarantees an open task
-        if request.request_id:
-            self._seen_requests.add(request.request_id)
-        if request.decision == DecisionKind.APPROVE and task.kind in APPROVAL_KINDS:
-            self._approvals.append(request.actor)
-        self._decision = request
-        await workflow.execute_activity_method(
-            CaseActivities.record_decision,
-            RecordDecisionInput(
-                case_id=self._case_id,
-                task_id=task.task_id,
-                decision_ref=f"{task.task_id}:{request.decision.value}:{request.actor}",
-                request=request,
-            ),
-            **DB_ACTIVITY,
-        )
-        return DecisionOutcome(
-            status=self._status,
-            step=self._step,
-            message=f"{request.decision.value} recorded on {task.kind.value}",
+            open_tasks=self._open_tasks(),
+            run=self._run,
         )
 
     # --- bookkeeping -----------------------------------------------------------
@@ -383,17 +428,10 @@ class ReleaseCaseWorkflow(RegistryStep):
     def _missing_documents(self) -> list[DocType]:
         return [d for d in REQUIRED_DOC_TYPES if d not in self._documents]
 
-    async def _enter(self, status: CaseStatus, step: str) -> None:
+    async def _enter(self, status: CaseStatus, step: str, *, for_incident: bool = False) -> None:
         self._status, self._step = status, step
         workflow.upsert_search_attributes([CASE_STATUS_ATTR.value_set(status.value)])
-        await self._event(f"status.{status.value.lower()}", {})
-
-    async def _close(self, status: CaseStatus, step: str, reason: str = "") -> CaseStatus:
-        self._task = None
-        await self._enter(status, step)
-        if reason:
-            await self._event("case.closed", {"reason": reason})
-        return status
+        await self._event(f"status.{status.value.lower()}", {}, for_incident=for_incident)
 
     async def _event(
         self,
@@ -401,40 +439,37 @@ class ReleaseCaseWorkflow(RegistryStep):
         details: dict,
         actor: str = "system",
         risk_grade: RiskGrade | None = None,
+        *,
+        for_incident: bool = False,
+        best_effort: bool = False,
     ) -> None:
+        """Mirror the step into the case row and append its audit record."""
         self._event_seq += 1
-        await workflow.execute_activity_method(
-            CaseActivities.record_transition,
-            RecordTransitionInput(
-                case_id=self._case_id,
-                status=self._status,
-                step=self._step,
-                event=event,
-                event_key=f"{workflow.info().run_id}:{self._event_seq}",
-                actor=actor,
-                details=details,
-                risk_grade=risk_grade,
-            ),
-            **DB_ACTIVITY,
+        request = RecordTransitionInput(
+            case_id=self._case_id,
+            status=self._status,
+            step=self._step,
+            event=event,
+            event_key=f"{workflow.info().run_id}:{self._event_seq}",
+            actor=actor,
+            details=details,
+            risk_grade=risk_grade,
         )
+        record = CaseActivities.record_transition
+        if not self._resilient:
+            await workflow.execute_activity_method(record, request, **DB_ACTIVITY)
+        elif for_incident or best_effort:
+            try:
+                policy = INCIDENT_RECORD if for_incident else DB_ACTIVITY
+                await workflow.execute_activity_method(record, request, **policy)
+            except ActivityError as error:
+                workflow.logger.error("transition not recorded", extra={"error": str(error.cause)})
+        else:
+            await self._guarded(
+                Step.RECORD,
+                lambda: workflow.execute_activity_method(record, request, **DB_ACTIVITY),
+            )
 
-    async def _notify(
-        self, milestone: Milestone, detail: str = "", only_after_first_round: bool = False
-    ) -> None:
-        if only_after_first_round and self._round == 1:
-            return  # the "received" message already lists what to upload
-        await workflow.execute_activity_method(
-            NotificationActivities.notify_customer,
-            NotifyCustomerInput(
-                case_id=self._case_id, milestone=milestone, round=self._round, detail=detail
-            ),
-            **EXTERNAL_ACTIVITY,
-        )
-
-
-GUARANTOR_RELEASE_PATCH = "guarantor-release-confirmation"
-APPROVAL_KINDS = (TaskKind.APPROVAL, TaskKind.SECOND_APPROVAL)
-REMINDER_AT = 0.75
 
 DOC_LABELS = {
     DocType.SETTLEMENT_CERTIFICATE: "结清证明",

@@ -29,6 +29,7 @@ from models.enums import DecisionKind, Role, TaskState
 from models.payloads import DecisionRequest
 from models.tables import Case, HumanTask, Operator
 from workflows.client import case_handle
+from workflows.decisions import target_task
 from workflows.release_case import ReleaseCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["decisions"])
@@ -45,14 +46,17 @@ def _timed_out() -> ApiError:
     )
 
 
-async def _open_task(session: AsyncSession, case_id: str) -> HumanTask | None:
+async def _open_tasks(session: AsyncSession, case_id: str) -> list[HumanTask]:
+    """The case's open tasks as the workflow orders them: its main flow's task
+    first, then incidents raised beside it, oldest first."""
     query = (
         select(HumanTask)
         .where(HumanTask.case_id == case_id, HumanTask.state == TaskState.OPEN.value)
         .order_by(HumanTask.created_at.desc(), HumanTask.task_id.desc())
-        .limit(1)
     )
-    return (await session.exec(query)).scalar_one_or_none()
+    rows = list((await session.exec(query)).scalars())
+    beside = sorted((t for t in rows if t.details.get("side")), key=lambda t: t.created_at)
+    return [t for t in rows if not t.details.get("side")] + beside
 
 
 async def _let_go(session: AsyncSession, case_id: str, task_id: str, operator: Operator) -> None:
@@ -82,8 +86,9 @@ async def decide(
     client: TemporalClientDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CasePublic:
-    """Approve, reject or ask for documents on the case's open task."""
-    task = await _open_task(session, case.case_id)
+    """Decide the case's open task: approve, reject or ask for documents; on an
+    incident retry, skip or end the case; `task_id` names the task when several are open."""
+    task = target_task(await _open_tasks(session, case.case_id), body.decision, body.task_id or "")
     claimed = False
     if task is not None:
         # No open task row: the workflow itself says why no decision is expected.
@@ -96,6 +101,7 @@ async def decide(
         comment=body.comment,
         documents=body.documents,
         request_id=idempotency_key or uuid.uuid4().hex,
+        task_id=task.task_id if task is not None else body.task_id or "",
     )
     update_call = case_handle(client, case.case_id).execute_update(
         ReleaseCaseWorkflow.decide, request, rpc_timeout=DECIDE_TIMEOUT

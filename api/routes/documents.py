@@ -1,9 +1,13 @@
-"""Document uploads: judged by their bytes, stored before they are recorded, then signalled."""
+"""Document uploads: every check first, then the bytes stored, the row committed, the signal.
+
+Nothing reaches the document store until the upload can no longer be refused:
+a refused upload must not leave a file behind that no row points at."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -53,8 +57,36 @@ class Upload:
     filename: str
 
 
+# Bidi embeddings, overrides and isolates: they make `fdp.exe` display as `exe.pdf`.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+MAX_FILENAME = 255
+
+
+def check_filename(filename: str | None) -> str:
+    """The name to record; a 422 for one with control characters.
+
+    Refused rather than cleaned: a name that needs cleaning was made by a bug or
+    an attacker, and the client should hear about it rather than find a different
+    name stored. NUL would also fail the insert (PostgreSQL cannot store it)."""
+    name = filename or "upload"
+    bad = next((c for c in name if _is_control(c)), None)
+    if bad is not None:
+        raise ApiError(
+            422,
+            "invalid_filename",
+            f"the filename contains a control character (U+{ord(bad):04X}); rename the file",
+        )
+    return name[:MAX_FILENAME]
+
+
+def _is_control(char: str) -> bool:
+    # Cc: C0, DEL and C1; Zl/Zp: line and paragraph separators, which split log lines.
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
 async def inspect_upload(data: bytes, filename: str | None) -> Upload:
-    """A file we can read, else a 415/422 that says why."""
+    """A file we can read with a name we can record, else a 415/422 that says why."""
+    name = check_filename(filename)
     if not data:
         raise ApiError(422, "empty_file", "the file is empty")
     media_type = sniff_media_type(data)
@@ -71,7 +103,7 @@ async def inspect_upload(data: bytes, filename: str | None) -> Upload:
     if media_type is None:
         raise ApiError(415, "unsupported_document", "the file is not a JPEG, PNG, WebP or PDF")
     digest = hashlib.sha256(data).hexdigest()
-    return Upload(data, digest, media_type, len(pages), (filename or "upload")[:255])
+    return Upload(data, digest, media_type, len(pages), name)
 
 
 @router.post(
@@ -92,8 +124,7 @@ async def upload_document(
     doc_type: Annotated[DocType, Form()],
 ) -> DocumentStored:
     """Attach a document to an open case and tell its workflow."""
-    if CaseStatus(case.status).is_closed:
-        raise ApiError(409, "case_closed", f"case is {case.status}; it takes no more documents")
+    _refuse_if_closed(case)
     upload = await inspect_upload(await read_capped(file, settings.max_upload_bytes), file.filename)
     document, duplicate = await _record(session, store, case, operator, doc_type, upload)
     # Re-signalling a duplicate is harmless and repairs a signal lost after an earlier commit.
@@ -120,6 +151,9 @@ async def _record(
 ) -> tuple[Document, bool]:
     """The case's document with these bytes and type: (existing, True) or (new, False)."""
     await lock_case(session, case.case_id)  # two identical uploads at once make one row
+    # Closed since the first look? A closing writer takes this lock for its audit record.
+    await session.refresh(case)
+    _refuse_if_closed(case)
     existing = (
         await session.exec(
             select(Document).where(
@@ -132,7 +166,6 @@ async def _record(
     if existing is not None:
         await session.commit()  # release the lock before talking to Temporal
         return existing, True
-    await store.put(upload.data)  # durable on disk before any row points at it
     document = Document(
         document_id=new_id("DOC-", 12),
         case_id=case.case_id,
@@ -159,8 +192,18 @@ async def _record(
         },
         event_key=f"{case.case_id}:document:{document.document_id}",
     )
+    # The row and its audit record are checked by the database before any byte is
+    # stored; the row is invisible until the commit, so it still never points at a
+    # file that is not durable on disk.
+    await session.flush()
+    await store.put(upload.data)
     await session.commit()
     return document, False
+
+
+def _refuse_if_closed(case: Case) -> None:
+    if CaseStatus(case.status).is_closed:
+        raise ApiError(409, "case_closed", f"case is {case.status}; it takes no more documents")
 
 
 async def _signal(client: Client, case_id: str, upload: DocumentUploaded) -> None:

@@ -14,15 +14,22 @@ from api.deps import (
     OptionalTemporalDep,
     SessionFactoryDep,
     SettingsDep,
+    read_body_capped,
     read_capped,
     too_large,
 )
 from api.errors import ApiError, log
 from api.views import LoansImported
+from kernel.db import SessionFactory
 from models.loans import LedgerImportError, open_cases_for, read_loans_csv, upsert_loans
 from workflows.client import signal_ledger_updated
 
 router = APIRouter(prefix="/loans", tags=["loans"])
+
+# Bodies FastAPI reads as a form before the handler runs.
+FORM_MEDIA_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+# Contracts per open-case lookup: well under the 32,767 parameters of one statement.
+LOOKUP_BATCH = 1000
 
 
 @router.post(
@@ -40,14 +47,36 @@ async def import_loans(
 ) -> LoansImported:
     """Upsert the loan ledger from a CSV (multipart `file` or a text/csv body)."""
     limit = settings.max_upload_bytes
-    data = await read_capped(file, limit) if file is not None else await request.body()
-    if len(data) > limit:
-        raise too_large(limit)
+    if file is not None:
+        data = await read_capped(file, limit)
+    elif _media_type(request) in FORM_MEDIA_TYPES:
+        # FastAPI has consumed the form already; without `file` there is no CSV left to read.
+        raise ApiError(
+            422,
+            "validation_error",
+            "file: field required; send the CSV as the multipart field `file` "
+            "or as a text/csv body",
+        )
+    else:
+        data = await read_body_capped(request, limit, too_large)
     rows = await asyncio.to_thread(_parse, data)
     imported = await upsert_loans(sessions, rows, actor=operator.name)
     log.info("ledger imported", rows=imported, operator=operator.name)
-    waiting = await open_cases_for(sessions, [row["contract_no"] for row in rows])
+    waiting = await _waiting_cases(sessions, [row["contract_no"] for row in rows])
     return LoansImported(imported=imported, cases_signalled=await _wake(client, waiting))
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _waiting_cases(sessions: SessionFactory, contracts: list[str]) -> dict[str, list[str]]:
+    """Open cases per contract, looked up in batches: one IN list per file would pass
+    PostgreSQL's 32,767 bind parameters for a large ledger, after the import committed."""
+    waiting: dict[str, list[str]] = {}
+    for start in range(0, len(contracts), LOOKUP_BATCH):
+        waiting.update(await open_cases_for(sessions, contracts[start : start + LOOKUP_BATCH]))
+    return waiting
 
 
 def _parse(data: bytes) -> list[dict]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from api.app import create_app
 from kernel.settings import Settings
@@ -41,28 +43,53 @@ async def tokens(sessions) -> dict[str, str]:
     return tokens
 
 
+def api_settings(database_url, time_env, data_dir, **overrides) -> Settings:
+    values = {
+        "env": "test",
+        "database_url": database_url,
+        "temporal_address": time_env.client.service_client.config.target_host,
+        "data_dir": data_dir,
+        "max_upload_bytes": MAX_UPLOAD,
+        "registry_hmac_secret": HMAC_SECRET,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for `app` while its lifespan runs."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jieya.test") as client:
+            yield client
+
+
 @pytest.fixture(scope="module")
-async def api(
-    sessions, database_url, time_env, tmp_path_factory
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        env="test",
-        database_url=database_url,
-        temporal_address=time_env.client.service_client.config.target_host,
-        data_dir=tmp_path_factory.mktemp("jieya"),
-        max_upload_bytes=MAX_UPLOAD,
-        registry_hmac_secret=HMAC_SECRET,
-    )
-    app = create_app(settings)
+async def api_app(sessions, database_url, time_env, tmp_path_factory) -> AsyncIterator[FastAPI]:
+    app = create_app(api_settings(database_url, time_env, tmp_path_factory.mktemp("jieya")))
 
     async def boom() -> None:
         raise RuntimeError("secret internals 110101199003071234")
 
     app.add_api_route("/api/v1/_boom", boom)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://jieya.test") as client:
-            yield client
+    yield app
+
+
+@pytest.fixture(scope="module")
+async def api(api_app) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(api_app) as client:
+        yield client
+
+
+@pytest.fixture
+def stored_files(api, api_app):
+    """Every file in the app's document store, as a callable (`api` has started the store)."""
+
+    def files() -> set[str]:
+        root = api_app.state.store.root
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    return files
 
 
 @pytest.fixture

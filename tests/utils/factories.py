@@ -68,9 +68,10 @@ async def open_case(
     facts: DocumentFacts,
     timings: CaseTimings | None = None,
     opened_by: str = "alice",
+    phone: str | None = None,
 ) -> WorkflowHandle:
     """What `POST /cases` does, minus HTTP: the row first, then the workflow."""
-    case_id = await insert_case_row(sessions, facts, opened_by)
+    case_id = await insert_case_row(sessions, facts, opened_by, phone)
     return await start_case(
         client,
         ReleaseCaseInput(
@@ -83,7 +84,10 @@ async def open_case(
 
 
 async def insert_case_row(
-    sessions: SessionFactory, facts: DocumentFacts, opened_by: str = "alice"
+    sessions: SessionFactory,
+    facts: DocumentFacts,
+    opened_by: str = "alice",
+    phone: str | None = None,
 ) -> str:
     case_id = f"RC-T{uuid.uuid4().hex[:9].upper()}"
     async with sessions() as session, session.begin():
@@ -93,7 +97,7 @@ async def insert_case_row(
                 loan_contract_no=facts.contract_no,
                 borrower_name=facts.name,
                 borrower_id_number=facts.id_number,
-                borrower_phone=phone_for(facts),
+                borrower_phone=phone or phone_for(facts),
                 plate_no=facts.plate_no,
                 vin=facts.vin,
                 status=CaseStatus.AWAITING_DOCUMENTS.value,
@@ -174,6 +178,12 @@ async def approve_until_closed(
         )
         if state.status.is_closed:
             return await asyncio.wait_for(handle.result(), timeout)
+        if state.open_task.kind == TaskKind.INCIDENT:
+            # Not ours to answer: whoever made the step fail decides.
+            await wait_for_state(
+                handle, lambda s, t=state.open_task: s.open_task != t, timeout=timeout
+            )
+            continue
         needs_senior = state.open_task.kind == TaskKind.SECOND_APPROVAL or state.open_task.escalated
         await handle.execute_update(
             ReleaseCaseWorkflow.decide,

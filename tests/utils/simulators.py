@@ -1,4 +1,4 @@
-"""Helpers for tests that drive the simulators: commands, polling, a webhook receiver."""
+"""Helpers for tests that drive the simulators: commands, polling, knobs, a webhook receiver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -54,16 +54,36 @@ async def sim_get(http: httpx.AsyncClient, base: str, path: str) -> Any:
     return response.json()
 
 
+@contextlib.asynccontextmanager
+async def sim_faults(http: httpx.AsyncClient, base: str, **knobs: Any) -> AsyncIterator[dict]:
+    """Run a block with these knobs on a shared simulator, from and back to its defaults.
+
+    Resetting on both sides means a test sees counters from zero and leaves
+    no fault behind for the next test, even when it fails.
+    """
+    view = await sim_config(http, base, reset=True, **knobs)
+    try:
+        yield view
+    finally:
+        await sim_config(http, base, reset=True)
+
+
 class CallbackReceiver:
     """A tiny webhook endpoint in a thread that records every POST it gets.
 
-    The first ``fail_first`` calls are answered 500, so a test can prove the
-    sender retries; later calls get 204.
+    The first calls are answered with ``answers`` in turn (``fail_first`` is
+    short for that many 500s), so a test can prove the sender retries or
+    takes a 409 as delivered; later calls get 204.
     """
 
-    def __init__(self, fail_first: int = 0, path: str = "/registry/callbacks") -> None:
+    def __init__(
+        self,
+        fail_first: int = 0,
+        path: str = "/registry/callbacks",
+        answers: Sequence[int] = (),
+    ) -> None:
         self.received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-        self._fail_left = fail_first
+        self._answers = [500] * fail_first + list(answers)
         self._lock = threading.Lock()
         receiver = self
 
@@ -71,7 +91,7 @@ class CallbackReceiver:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.received.put((dict(self.headers), body))
-                self.send_response(500 if receiver._take_failure() else 204)
+                self.send_response(receiver._next_answer())
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -81,17 +101,16 @@ class CallbackReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def _take_failure(self) -> bool:
+    def _next_answer(self) -> int:
         with self._lock:  # ThreadingHTTPServer handles each request in its own thread
-            if self._fail_left <= 0:
-                return False
-            self._fail_left -= 1
-            return True
+            return self._answers.pop(0) if self._answers else 204
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls, fail_first: int = 0) -> Iterator[CallbackReceiver]:
-        receiver = cls(fail_first)
+    def running(
+        cls, fail_first: int = 0, answers: Sequence[int] = ()
+    ) -> Iterator[CallbackReceiver]:
+        receiver = cls(fail_first, answers=answers)
         thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -105,3 +124,14 @@ class CallbackReceiver:
         """The next request as (headers, body); raises queue.Empty after ``within_s``."""
         # queue.get's own timeout, because a thread blocked in get() cannot be cancelled.
         return await asyncio.to_thread(self.received.get, timeout=within_s)
+
+    async def quiet_for(self, seconds: float) -> list[tuple[dict[str, str], bytes]]:
+        """Whatever arrives in the next ``seconds``; for proving that nothing (more) comes."""
+        arrived = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                arrived.append(await self.next(within_s=left))
+            except queue.Empty:
+                break
+        return arrived
