@@ -206,9 +206,7 @@ class CaseActivities:
             if request.stage == "reminder" or escalation:
                 await session.exec(
                     update(HumanTask)
-                    .where(
-                        HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN
-                    )
+                    .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
                     .values(**values)
                 )
             if escalation:

@@ -54,7 +54,9 @@ def _with_attempt(error: BaseException, attempt: int) -> ApplicationError:
         message = f"the database refused a value (SQLSTATE {_sqlstate(error)}): {error.orig}"
         return ApplicationError(message[:500], where, type=INVALID_DATA, non_retryable=True)
     # As Temporal would name it, so retry policies keep matching on the class name.
-    return ApplicationError(f"{error}"[:2000] or type(error).__name__, where, type=type(error).__name__)
+    return ApplicationError(
+        f"{error}"[:2000] or type(error).__name__, where, type=type(error).__name__
+    )
 
 
 class _Inbound(ActivityInboundInterceptor):

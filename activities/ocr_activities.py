@@ -20,6 +20,8 @@ from models.enums import DocType
 from models.payloads import DocumentReview, ReviewDocumentInput
 from models.tables import Document, OcrResult, utcnow
 
+HEARTBEAT_EVERY_S = 5.0
+
 
 class OcrActivities:
     def __init__(
@@ -84,7 +86,14 @@ class OcrActivities:
     async def _read(self, sha256: str, doc_type: DocType) -> DocumentReading:
         data = await self._store.get(sha256)
         loop = asyncio.get_running_loop()
+        reading = loop.run_in_executor(self._pool, self._reader.read, data, doc_type)
+        # Heartbeats while the engine works: a worker killed mid-read has its
+        # documents read again elsewhere within the heartbeat timeout.
+        while not reading.done():
+            await asyncio.wait({reading}, timeout=HEARTBEAT_EVERY_S)
+            if activity.in_activity():
+                activity.heartbeat()
         try:
-            return await loop.run_in_executor(self._pool, self._reader.read, data, doc_type)
+            return reading.result()
         except (UnsupportedDocument, CorruptDocument) as error:
             raise business_error(UNREADABLE_DOCUMENT, str(error)) from error

@@ -28,6 +28,19 @@ class OutgoingMessage:
     body: str
 
 
+def from_row(row: Notification) -> OutgoingMessage:
+    """The message an outbox row holds, to send it again under the same key."""
+    return OutgoingMessage(
+        dedupe_key=row.dedupe_key,
+        case_id=row.case_id,
+        milestone=row.milestone,
+        channel=row.channel,
+        recipient=row.recipient,
+        subject=row.subject or "",
+        body=row.body,
+    )
+
+
 # Sends one message, given its outbox key (the provider's idempotency key);
 # returns the provider's reference.
 Deliver = Callable[[OutgoingMessage], Awaitable[str]]
@@ -48,6 +61,7 @@ class Outbox:
                         milestone=message.milestone,
                         channel=message.channel,
                         recipient=message.recipient,
+                        subject=message.subject[:200] or None,
                         body=message.body,
                         status=PENDING,
                         attempts=0,

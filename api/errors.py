@@ -14,8 +14,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kernel.logging import get_logger
 from activities.errors import INVALID_DATA
+from kernel.logging import get_logger
 from workflows.decisions import (
     COMMENT_REQUIRED,
     DUPLICATE,

@@ -17,9 +17,8 @@ from api.inputs import CaseCreate
 from kernel.settings import Settings
 from models.audit import append_event, canonical_json
 from models.enums import CaseStatus
-from models.payloads import CaseTimings, ReleaseCaseInput
 from models.tables import Case, IdempotencyKey, Loan, Operator
-from workflows.client import start_case
+from workflows.client import callback_url, case_input, start_case
 
 OPEN_CONTRACT_INDEX = "uq_cases_open_contract"
 IDEMPOTENCY_PKEY = "idempotency_keys_pkey"
@@ -37,14 +36,6 @@ def violated_constraint(error: IntegrityError) -> str | None:
         if name:
             return name
     return None
-
-
-def callback_url(settings: Settings) -> str | None:
-    """Where the registry should post its result; None (poll only) when the port is not fixed."""
-    if not settings.api_port:
-        return None
-    host = "127.0.0.1" if settings.api_host in ("", "0.0.0.0", "::") else settings.api_host
-    return f"http://{host}:{settings.api_port}/api/v1/registry/callbacks"
 
 
 async def _replayed(
@@ -142,15 +133,8 @@ async def ensure_started(client: Client, case: Case, settings: Settings) -> None
     """Start the case's workflow unless it is closed; starting twice is harmless."""
     if CaseStatus(case.status).is_closed:
         return  # a replay must never start a fresh run for a finished case
-    case_input = ReleaseCaseInput(
-        case_id=case.case_id,
-        loan_contract_no=case.loan_contract_no,
-        opened_by=case.opened_by,
-        branch=case.branch,
-        timings=CaseTimings(registry_callback_url=callback_url(settings)),
-    )
     try:
-        await start_case(client, case_input)
+        await start_case(client, case_input(case, callback_url(settings)))
     except RPCError as error:
         log.warning("workflow start failed", case_id=case.case_id, error=error.message)
         raise ApiError(

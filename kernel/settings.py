@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import json
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -11,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 CASES_TASK_QUEUE = "jieya-cases"
 OCR_TASK_QUEUE = "jieya-ocr"
 DEV_SECRET = "jieya-dev-secret-not-for-production"
+# Written by a running `jieya dev` into its data dir: where each piece answers,
+# and the lock it holds while it runs (with its pid inside).
+STACK_FILE = "dev-stack.json"
+LOCK_FILE = "dev.lock"
 
 
 class Settings(BaseSettings):
@@ -65,9 +70,42 @@ class Settings(BaseSettings):
                 raise ValueError("production settings missing: " + ", ".join(missing))
         return self
 
-    @cached_property
+    @property
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    def with_running_stack(self) -> Settings:
+        """These settings, completed from the `jieya dev` running on `data_dir`.
+
+        Each address not set explicitly (in the environment or as an argument) is
+        taken from `dev-stack.json`: the database, Temporal, the registry, SMS and
+        SMTP simulators. Explicit settings always win; without the file, or when the
+        stack that wrote it is gone (killed, so it could not remove it), nothing changes.
+        """
+        if not _stack_runs(self.data_dir):
+            return self
+        try:
+            stack = json.loads((self.data_dir / STACK_FILE).read_text())
+        except (OSError, ValueError):
+            return self
+        if not isinstance(stack, dict):
+            return self
+        explicit = self.model_fields_set
+        found: dict[str, str | int] = {}
+        for field, key in (
+            ("database_url", "database_url"),
+            ("temporal_address", "temporal"),
+            ("registry_url", "registry"),
+            ("sms_url", "sms"),
+        ):
+            if field not in explicit and stack.get(key):
+                found[field] = stack[key]
+        host, _, port = str(stack.get("smtp") or "").rpartition(":")
+        if "smtp_host" not in explicit and host and port.isdigit():
+            found["smtp_host"] = host
+            if "smtp_port" not in explicit:
+                found["smtp_port"] = int(port)
+        return self.model_copy(update=found) if found else self
 
     @property
     def documents_dir(self) -> Path:
@@ -76,6 +114,21 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+def _stack_runs(data_dir: Path) -> bool:
+    """Whether the `jieya dev` that last locked `data_dir` is still alive (by its pid)."""
+    try:
+        pid = int((data_dir / LOCK_FILE).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, as another user
+        return True
+    return True
 
 
 def get_settings() -> Settings:

@@ -170,6 +170,8 @@ class CaseState(BaseModel):
     # Every task a person may act on now: the main flow's and any incident beside it.
     open_tasks: list[OpenTask] = Field(default_factory=list)
     run: int = 1
+    # Every document the case was told of (the reconciler re-sends lost uploads).
+    seen_documents: list[str] = Field(default_factory=list)
 
 
 class Resume(StrEnum):

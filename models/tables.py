@@ -270,6 +270,8 @@ class Notification(SQLModel, table=True):
     milestone: str = Field(max_length=32)
     channel: str = Field(max_length=8)
     recipient: str = Field(max_length=254)
+    # Kept so the reconciler can send an e-mail again exactly as it was written.
+    subject: str | None = Field(default=None, max_length=200)
     body: str
     # `pending` until delivered (`sent`); `failed` once the provider refused it for good.
     status: str = Field(default="pending", max_length=16)

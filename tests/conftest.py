@@ -47,7 +47,10 @@ async def database_url(tmp_path_factory) -> AsyncIterator[str]:
         return
     # Not under pytest's tmp dir: PostgreSQL runs as an unprivileged user when
     # we are root, and every pytest start resets /tmp/pytest-of-root to 0700.
+    # mkdtemp makes it 0700 too, but it is ours to open (elsewhere the cluster
+    # would move to a shared place, see kernel/embedded_pg.py).
     root = Path(tempfile.mkdtemp(prefix="jieya-test-pg-"))
+    root.chmod(0o755)
     server = EmbeddedPostgres(root / "data")
     server.start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest_asyncio
 
 from tests.utils.factories import REQUIRED, document_png, loan_csv, new_facts, phone_for
@@ -145,3 +146,57 @@ async def test_bad_input_gets_a_clear_4xx(live):
         files={"file": ("x.png", b"GIF89a not really", "image/png")},
     )
     assert not_an_image.status_code in (404, 415)
+
+
+async def test_an_incident_over_http_is_seen_filtered_counted_and_resolved(live, sms_sim):
+    """A refused SMS: the case goes on, shows its incident, lists under
+    `incident=true`, counts in /metrics, and only a senior resolves it."""
+    from tests.utils.simulators import sim_faults
+
+    api, tokens = live
+    facts = new_facts()
+    await api.post(
+        "/loans/import",
+        headers=auth(tokens, "bob"),
+        files={"file": ("l.csv", loan_csv(facts), "text/csv")},
+    )
+    async with (
+        httpx.AsyncClient(timeout=10) as http,
+        sim_faults(http, sms_sim, fail_keys=[":received:"]),
+    ):
+        opened = await api.post("/cases", headers=auth(tokens, "alice"), json=case_body(facts))
+        case_id = opened.json()["case_id"]
+        case = await poll(api, tokens, case_id, lambda c: c["incident"] is not None)
+    incident = case["incident"]
+    assert case["status"] == "AWAITING_DOCUMENTS" and incident["side"]
+    assert incident["step"] == "notify_customer"
+    assert incident["error_type"] == "PermanentExternalError" and incident["skippable"]
+
+    listed = (await api.get("/cases?incident=true", headers=auth(tokens, "carol"))).json()
+    assert case_id in [c["case_id"] for c in listed["data"]]
+    seniors = (await api.get("/tasks?kind=incident", headers=auth(tokens, "bob"))).json()
+    assert incident["task_id"] in [t["task_id"] for t in seniors["data"]]
+    operators = (await api.get("/tasks?kind=incident", headers=auth(tokens, "alice"))).json()
+    assert incident["task_id"] not in [t["task_id"] for t in operators["data"]]
+    metrics = (await api.get("/metrics")).text
+    assert 'jieya_open_incidents{step="notify_customer"}' in metrics
+
+    url = f"/cases/{case_id}/decisions"
+    refused = await api.post(
+        url, headers=auth(tokens, "dave"), json={"decision": "skip", "comment": "x"}
+    )
+    assert refused.status_code == 403, refused.text
+    bare = await api.post(url, headers=auth(tokens, "bob"), json={"decision": "skip"})
+    assert bare.status_code == 422 and bare.json()["error"]["code"] == "comment_required"
+    wrong = await api.post(url, headers=auth(tokens, "bob"), json={"decision": "approve"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "invalid_decision"
+    skipped = await api.post(
+        url, headers=auth(tokens, "bob"), json={"decision": "skip", "comment": "已电话通知客户"}
+    )
+    assert skipped.status_code == 200, skipped.text
+    case = await poll(api, tokens, case_id, lambda c: c["incident"] is None)
+    assert case["status"] == "AWAITING_DOCUMENTS"
+    big = await api.post(
+        url, headers=auth(tokens, "bob"), json={"decision": "reject", "documents": ["id_card"] * 10}
+    )
+    assert big.status_code == 422 and "documents" in big.json()["error"]["message"]

@@ -62,11 +62,8 @@ def has_open_task(case: dict) -> bool:
     )
 
 
-async def open_waiting_case(
-    live: Live, facts: DocumentFacts, printed: dict[DocType, DocumentFacts] | None = None
-) -> Uploaded:
-    """A case opened by alice with every required document (printed with `printed`'s facts
-    where given), once it waits for a person."""
+async def open_case(live: Live, facts: DocumentFacts) -> str:
+    """A case opened by alice on a freshly imported, settled loan; no documents yet."""
     imported = await live.api.post(
         "/loans/import",
         headers=live.auth("bob"),
@@ -87,7 +84,15 @@ async def open_waiting_case(
         },
     )
     assert opened.status_code == 201, opened.text
-    case_id = opened.json()["case_id"]
+    return opened.json()["case_id"]
+
+
+async def open_waiting_case(
+    live: Live, facts: DocumentFacts, printed: dict[DocType, DocumentFacts] | None = None
+) -> Uploaded:
+    """A case opened by alice with every required document (printed with `printed`'s facts
+    where given), once it waits for a person."""
+    case_id = await open_case(live, facts)
     documents = {}
     for index, doc_type in enumerate(REQUIRED):
         data = document_png(doc_type, (printed or {}).get(doc_type, facts), index)
@@ -347,3 +352,103 @@ async def test_a_document_that_disagrees_with_the_case_is_highlighted(live: Live
         assert not problems, problems
     finally:
         await context.close()
+
+
+@needs_chromium
+async def test_an_incident_is_shown_in_plain_words_and_a_senior_skips_it(
+    live: Live, sms_sim: str, browser
+):
+    """The SMS gateway refuses the "received" message: the case carries on awaiting
+    documents with an incident beside it, which only a senior resolves from the page.
+    Operators are offered the buttons and hear the server's refusal."""
+    from playwright.async_api import expect
+
+    from tests.utils.simulators import sim_faults
+
+    facts = new_facts()
+    async with (
+        httpx.AsyncClient(timeout=10) as http,
+        sim_faults(http, sms_sim, fail_keys=[":received:"]),
+    ):
+        case_id = await open_case(live, facts)
+        case = await poll_case(live, case_id, lambda c: c["incident"] is not None)
+    incident = case["incident"]
+    assert incident["step"] == "notify_customer" and incident["side"], incident
+    card = f'[data-testid=open-task][data-kind=incident][data-task-id="{incident["task_id"]}"]'
+
+    context, page, problems = await new_page(browser, live)
+    try:
+        await sign_in(page, live.tokens["dave"])
+        await expect(page.get_by_test_id("who")).to_contain_text("c-dave", timeout=UI_TIMEOUT_MS)
+        await page.goto(f"{live.base_url}/console#/case/{case_id}", timeout=UI_TIMEOUT_MS)
+        shown = page.locator(card)
+        await expect(shown.get_by_test_id("incident")).to_have_attribute(
+            "data-step", "notify_customer"
+        )
+        await expect(shown.get_by_test_id("senior-queue")).to_be_visible()
+        await shown.locator("button[data-decision=retry]").click()
+        refusal = shown.get_by_test_id("decision-result")
+        await expect(refusal).to_contain_text("HTTP 403", timeout=45_000)
+        await expect(refusal).to_contain_text("senior queue")
+        assert not problems, problems
+    finally:
+        await context.close()
+
+    context, page, problems = await new_page(browser, live)
+    try:
+        await sign_in(page, live.tokens["bob"])
+        await expect(page.get_by_test_id("who")).to_contain_text("c-bob", timeout=UI_TIMEOUT_MS)
+        row = page.locator(f'[data-testid=tasks] tr[data-task-id="{incident["task_id"]}"]')
+        await expect(row.get_by_test_id("incident-mark")).to_have_text("异常处理")
+        await expect(row).to_contain_text("通知客户")
+
+        # The case search finds it under "only cases with an open incident".
+        await page.click("#nav a[data-route=cases]")
+        await page.fill("input[name=q]", facts.contract_no)
+        await page.check("input[name=incident]")
+        await page.click("form.search button[type=submit]")
+        found = page.locator(f'[data-testid=cases] tr[data-case-id="{case_id}"]')
+        await expect(found.get_by_test_id("incident-mark")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        await found.locator("a").first.click()
+
+        status = page.get_by_test_id("case-status")
+        await expect(status).to_have_attribute("data-status", "AWAITING_DOCUMENTS")
+        await expect(page.get_by_test_id("incident-badge")).to_contain_text("通知客户")
+        shown = page.locator(card)
+        block = shown.get_by_test_id("incident")
+        await expect(block).to_have_attribute("data-step", "notify_customer")
+        await expect(block).to_have_attribute("data-side", "true")
+        await expect(block.get_by_test_id("incident-error-type")).to_have_text(
+            "PermanentExternalError"
+        )
+        await expect(block).to_contain_text("案件同时继续办理")
+        await expect(shown.locator("button[data-decision]")).to_have_count(4)
+        await expect(shown.get_by_test_id("senior-queue")).to_have_count(0)
+        await expect(page.locator("[data-slot=live]")).to_be_hidden()  # waits for a person
+        await page.screenshot(path=str(SCREENSHOTS / "console-incident.png"), full_page=True)
+
+        # Without a comment: the page points at the comment box and shows the server's 422.
+        await shown.locator("button[data-decision=skip]").click()
+        refusal = shown.get_by_test_id("decision-result")
+        await expect(refusal).to_contain_text("HTTP 422", timeout=45_000)
+        await expect(refusal).to_contain_text("comment_required")
+        await expect(shown.get_by_test_id("comment-hint")).to_have_class(re.compile(r"\bwanted\b"))
+
+        await shown.locator("textarea[name=comment]").fill("控制台测试：已电话通知客户")
+        await shown.locator("button[data-decision=skip]").click()
+        await expect(page.get_by_test_id("decision-done")).to_be_visible(timeout=45_000)
+        await expect(page.locator(card)).to_have_count(0)
+        await expect(page.get_by_test_id("incident-badge")).to_be_hidden(timeout=UI_TIMEOUT_MS)
+        await expect(status).to_have_attribute("data-status", "AWAITING_DOCUMENTS")
+        await expect(
+            page.locator('[data-testid=timeline] li[data-event="decision.skip"]')
+        ).to_be_visible(timeout=UI_TIMEOUT_MS)
+        assert not problems, problems
+    finally:
+        await context.close()
+
+    final = await poll_case(live, case_id, lambda c: c["incident"] is None)
+    assert final["status"] == "AWAITING_DOCUMENTS"
+    assert [d["decision"] for d in final["approvals"]] == ["skip"]
+    listed = (await live.api.get("/cases?incident=true", headers=live.auth("carol"))).json()
+    assert case_id not in [c["case_id"] for c in listed["data"]]

@@ -42,6 +42,7 @@ def pg_dir():
     """A cluster dir outside pytest's tmp root: as root the server runs as another user,
     and every pytest session start resets /tmp/pytest-of-root to 0700, locking it out."""
     base = Path(tempfile.mkdtemp(prefix="jieya-pgtest-"))
+    base.chmod(0o755)  # ours: the server's user may enter it (the private case is tested apart)
     yield base / "pg"
     shutil.rmtree(base, ignore_errors=True)
 

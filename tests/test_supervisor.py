@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import textwrap
 import time
@@ -13,15 +14,19 @@ from pathlib import Path
 import psutil
 import pytest
 
+from kernel.procs import free_port, port_is_free
+from workers import devpieces
+from workers.devpieces import PortInUse, Ports, start_with_port_retry
 from workers.devstack import DataDirBusy, lock_data_dir
-from workers.supervisor import ChildSpec, StartupError, Supervisor
+from workers.supervisor import Child, ChildSpec, StartupError, Supervisor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent(
     """
-    import os, signal, subprocess, sys, time
+    import os, signal, socket, subprocess, sys, time
     name, events, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    arg = sys.argv[4] if len(sys.argv) > 4 else None
 
     def record(what):
         with open(events, "a") as f:
@@ -38,6 +43,22 @@ CHILD = textwrap.dedent(
         print("failing on purpose", flush=True)
         sys.exit(3)
     extra = ""
+    if mode == "listen":  # a server on the port it was given, as our children are
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            server.bind(("127.0.0.1", int(arg)))
+        except OSError as exc:
+            print(f"bind: {exc}", flush=True)
+            sys.exit(1)
+        server.listen()
+        extra = f" port={arg}"
+    if mode == "pidfile":  # like a postmaster: refuses to start over a stale pidfile
+        if os.path.exists(arg):
+            print("stale pidfile", flush=True)
+            sys.exit(4)
+        with open(arg, "w") as f:
+            f.write(str(os.getpid()))
     if mode == "grandchild":  # stays in our process group, ignores SIGTERM
         grandchild = subprocess.Popen([sys.executable, "-c",
             "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
@@ -79,9 +100,13 @@ def events(tmp_path: Path) -> list[tuple[str, str]]:
     return [tuple(line.split()[:2]) for line in lines]  # type: ignore[misc]
 
 
-def spec(script: Path, tmp_path: Path, name: str, mode: str = "steady", **kw) -> ChildSpec:
-    argv = [sys.executable, str(script), name, str(tmp_path / "events.txt"), mode]
-    kw.setdefault("ready_line", r"^READY(?: grandchild=(?P<grandchild>\d+))?")
+def spec(
+    script: Path, tmp_path: Path, name: str, mode: str = "steady", arg: str = "", **kw
+) -> ChildSpec:
+    argv = [sys.executable, str(script), name, str(tmp_path / "events.txt"), mode, arg]
+    kw.setdefault(
+        "ready_line", r"^READY(?: grandchild=(?P<grandchild>\d+))?(?: port=(?P<port>\d+))?"
+    )
     kw.setdefault("ready_timeout", 20)
     return ChildSpec(name, argv, **kw)
 
@@ -231,3 +256,158 @@ def test_second_holder_of_a_data_dir_is_refused(tmp_path: Path) -> None:
     finally:
         first.close()
     lock_data_dir(tmp_path).close()  # free again once the holder is gone
+
+
+async def test_killed_child_is_prepared_again_before_its_restart(
+    supervisor: Supervisor, child_script: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "db.pid"
+    found_stale: list[bool] = []
+
+    async def clear_stale_pidfile(_: Child) -> None:
+        await asyncio.sleep(0)
+        found_stale.append(pidfile.exists())
+        pidfile.unlink(missing_ok=True)
+
+    child = await supervisor.start(
+        spec(
+            child_script,
+            tmp_path,
+            "db",
+            mode="pidfile",
+            arg=str(pidfile),
+            restart=True,
+            pre_spawn=clear_stale_pidfile,
+        )
+    )
+    first = child.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)  # leaves its pidfile behind, as a killed postmaster does
+    await eventually(lambda: child.restarts == 1 and child.ready_match is not None, 15, "restart")
+    assert child.running and child.pid != first
+    assert found_stale == [False, True]  # before the first spawn, then before the restart
+    assert pidfile.read_text() == str(child.pid)
+    assert supervisor.fatal is None
+    assert "stale pidfile" not in (tmp_path / "logs" / "db.log").read_text()
+
+
+async def test_a_failing_pre_spawn_hook_is_a_startup_error(
+    supervisor: Supervisor, child_script: Path, tmp_path: Path
+) -> None:
+    async def broken(_: Child) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(StartupError, match=r"prepped could not be prepared \(disk full\)"):
+        await supervisor.start(spec(child_script, tmp_path, "prepped", pre_spawn=broken))
+    assert ("prepped", "start") not in events(tmp_path)
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    return server
+
+
+def test_a_port_whose_last_connection_lingers_in_time_wait_is_free() -> None:
+    server = listening_socket()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    assert not port_is_free(port)  # a live listener
+    accepted.close()  # the server's side closes first, so its end waits in TIME_WAIT
+    client.close()
+    server.close()
+    deadline = time.monotonic() + 5
+    while not any(
+        c.laddr and c.laddr.port == port and c.status == psutil.CONN_TIME_WAIT
+        for c in psutil.net_connections("tcp4")
+    ):
+        assert time.monotonic() < deadline, "no TIME_WAIT connection to test with"
+        time.sleep(0.01)
+    assert port_is_free(port)
+
+
+def starts(tmp_path: Path, name: str) -> int:
+    return events(tmp_path).count((name, "start"))
+
+
+async def test_child_whose_automatic_port_was_taken_meanwhile_starts_on_another(
+    supervisor: Supervisor, child_script: Path, tmp_path: Path
+) -> None:
+    squatter = listening_socket()
+    taken = squatter.getsockname()[1]
+    ports = Ports()
+    ports.resolve("sim", 0, "JIEYA_SIM_PORT")
+    ports.chosen["sim"] = taken  # as if another process bound it right after we chose it
+    try:
+
+        def build() -> ChildSpec:
+            return spec(child_script, tmp_path, "sim", "listen", str(ports["sim"]), restart=True)
+
+        child = await start_with_port_retry(supervisor, ports, ["sim"], build)
+        assert ports["sim"] != taken
+        assert child.ready_match is not None and child.ready_match["port"] == str(ports["sim"])
+        assert starts(tmp_path, "sim") == 2
+        assert "bind:" in (tmp_path / "logs" / "sim.log").read_text()
+
+        # A restart keeps the port the others were told.
+        chosen, first = ports["sim"], child.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await eventually(lambda: child.restarts == 1 and child.ready_match is not None, 15, "up")
+        assert child.ready_match["port"] == str(chosen)
+    finally:
+        squatter.close()
+
+
+async def test_a_fixed_port_that_is_taken_fails_fast(
+    supervisor: Supervisor, child_script: Path, tmp_path: Path
+) -> None:
+    squatter = listening_socket()
+    taken = squatter.getsockname()[1]
+    ports = Ports()
+    try:
+        with pytest.raises(PortInUse, match=rf"port {taken} \(JIEYA_SIM_PORT\) is already in use"):
+            ports.resolve("sim", taken, "JIEYA_SIM_PORT")
+
+        # Taken only after the check: the child's failure stands, it is not moved elsewhere.
+        fixed = free_port()
+        ports.resolve("sim", fixed, "JIEYA_SIM_PORT")
+        late = listening_socket(fixed)
+        try:
+            with pytest.raises(StartupError, match="sim exited with code 1"):
+                await start_with_port_retry(
+                    supervisor,
+                    ports,
+                    ["sim"],
+                    lambda: spec(child_script, tmp_path, "sim", "listen", str(fixed)),
+                )
+        finally:
+            late.close()
+        assert starts(tmp_path, "sim") == 1
+        assert ports["sim"] == fixed
+    finally:
+        squatter.close()
+
+
+async def test_port_retries_are_limited(
+    supervisor: Supervisor, child_script: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    squatter = listening_socket()
+    taken = squatter.getsockname()[1]
+    ports = Ports()
+    ports.resolve("sim", 0, "JIEYA_SIM_PORT")
+    monkeypatch.setattr(devpieces, "port_is_free", lambda port, host: False)  # always stolen
+    try:
+        with pytest.raises(StartupError):
+            await start_with_port_retry(
+                supervisor,
+                ports,
+                ["sim"],
+                lambda: spec(child_script, tmp_path, "sim", "listen", str(taken)),
+            )
+    finally:
+        squatter.close()
+    assert starts(tmp_path, "sim") == devpieces.PORT_RETRIES + 1

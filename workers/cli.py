@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from kernel.logging import configure_logging
-from kernel.settings import Settings, get_settings
+from kernel.settings import STACK_FILE, Settings, get_settings
 from models.enums import Role
 
 app = typer.Typer(help="jieya 解押 — car-loan mortgage release", no_args_is_help=True)
@@ -28,8 +28,14 @@ app.add_typer(case_app, name="case")
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def _settings(find_stack: bool = True) -> Settings:
+    """Settings from the environment; for commands that talk to a running stack,
+    completed from the `jieya dev` on the data dir (`Settings.with_running_stack`).
+    The processes themselves (`dev`, `worker`, `api`, `migrate`) take only what they
+    are given, so a production worker never follows a dev stack's file."""
     settings = get_settings()
+    if find_stack:
+        settings = settings.with_running_stack()
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -37,7 +43,9 @@ def _settings() -> Settings:
 def _require_database(settings: Settings) -> str:
     if not settings.database_url:
         typer.echo(
-            "JIEYA_DATABASE_URL is not set (see dev-stack.json of a running `jieya dev`)", err=True
+            "JIEYA_DATABASE_URL is not set (commands that talk to a running `jieya dev` "
+            f"also look in {settings.data_dir / STACK_FILE}; JIEYA_DATA_DIR names its data dir)",
+            err=True,
         )
         raise typer.Exit(2)
     return settings.database_url
@@ -58,7 +66,7 @@ def dev() -> None:
     """Start the whole embedded stack (PostgreSQL, Temporal, simulators, worker, API)."""
     from workers.devstack import run_dev_stack
 
-    raise typer.Exit(asyncio.run(run_dev_stack(_settings())))
+    raise typer.Exit(asyncio.run(run_dev_stack(_settings(find_stack=False))))
 
 
 @app.command()
@@ -73,7 +81,7 @@ def worker(
     except ValueError:
         typer.echo(f"--queue must be one of: {', '.join(q.value for q in Queue)}", err=True)
         raise typer.Exit(2) from None
-    asyncio.run(run_worker(_settings(), chosen))
+    asyncio.run(run_worker(_settings(find_stack=False), chosen))
 
 
 @app.command()
@@ -83,7 +91,7 @@ def api() -> None:
 
     from api.app import create_app
 
-    settings = _settings()
+    settings = _settings(find_stack=False)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -98,7 +106,7 @@ def migrate() -> None:
     """Apply database migrations up to the newest revision."""
     from kernel.db import upgrade_database
 
-    settings = _settings()
+    settings = _settings(find_stack=False)
     asyncio.run(upgrade_database(_require_database(settings)))
     typer.echo("database is at the newest revision")
 
@@ -219,6 +227,17 @@ def case_export(
         _with_sessions(settings, lambda s: run_case_export(s, settings, case_id, out))
     )
     raise typer.Exit(code)
+
+
+@app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option(help="also make the repairs it finds")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+) -> None:
+    """Reconciliation report: case rows vs workflows, pending outbox, stuck cases (exit 1 if wrong)."""
+    from workers.doctor import run_doctor
+
+    raise typer.Exit(asyncio.run(run_doctor(_settings(), repair, as_json)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

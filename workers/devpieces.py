@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,12 +16,14 @@ from kernel.binaries import temporal_cli_path
 from kernel.embedded_pg import EmbeddedPostgres
 from kernel.procs import free_port, port_is_free
 from kernel.settings import Settings
-from workers.supervisor import Child, ChildSpec
+from workers.supervisor import Child, ChildSpec, StartupError, Supervisor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SEARCH_ATTRIBUTES = {"CaseStatus": "Keyword", "RiskGrade": "Keyword"}
 LISTENING = r"^LISTENING (?P<url>http://\S+)"
 MAIL_LISTENING = r"^LISTENING smtp=(?P<smtp>\S+) http=(?P<http>http://\S+)"
+# How often a child is started again on newly chosen ports when others took its own.
+PORT_RETRIES = 5
 
 
 class PortInUse(RuntimeError):
@@ -38,6 +40,71 @@ def resolve_port(port: int, setting: str, host: str = "127.0.0.1") -> int:
             f"set {setting}=0 to pick a free one"
         )
     return port
+
+
+class Ports:
+    """The ports of one stack run, by piece name.
+
+    Chosen before anything starts, so a busy fixed port fails fast and a restarted
+    child comes back where the others were told it is. A port chosen automatically
+    (configured 0) can still be taken by another process before its child binds it;
+    `start_with_port_retry` then chooses it again.
+    """
+
+    def __init__(self) -> None:
+        self.chosen: dict[str, int] = {}
+        self._auto: set[str] = set()
+        self._hosts: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> int:
+        return self.chosen[name]
+
+    def resolve(self, name: str, port: int, setting: str, host: str = "127.0.0.1") -> int:
+        self._hosts[name] = host
+        if port:
+            self.chosen[name] = resolve_port(port, setting, host)
+        else:
+            self._auto.add(name)
+            self.chosen[name] = self._free_port(name)
+        return self.chosen[name]
+
+    def taken(self, names: Iterable[str]) -> list[str]:
+        """Those of `names` chosen automatically that another process now holds."""
+        return [n for n in names if n in self._auto and not port_is_free(self[n], self._hosts[n])]
+
+    def choose_again(self, name: str) -> int:
+        self.chosen[name] = self._free_port(name)
+        return self.chosen[name]
+
+    def _free_port(self, name: str) -> int:
+        while True:  # the OS may hand out a port twice
+            port = free_port(self._hosts[name])
+            if port not in (p for n, p in self.chosen.items() if n != name):
+                return port
+
+
+async def start_with_port_retry(
+    supervisor: Supervisor, ports: Ports, names: Iterable[str], build: Callable[[], ChildSpec]
+) -> Child:
+    """Start the child `build()` describes, listening on `names`' ports.
+
+    If it fails to start and another process now holds one of its automatically
+    chosen ports, choose new ones and start it again (up to PORT_RETRIES times);
+    `build` reads the new ports. Any other failure is raised at once.
+    """
+    names = list(names)
+    retries = 0
+    while True:
+        spec = build()
+        try:
+            return await supervisor.start(spec)
+        except StartupError:
+            taken = ports.taken(names)
+            if not taken or retries == PORT_RETRIES:
+                raise
+        retries += 1
+        moved = ", ".join(f"{n} {ports[n]} → {ports.choose_again(n)}" for n in taken)
+        supervisor.say(f"{spec.name}: another process took its port ({moved}); starting again")
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -86,18 +153,25 @@ async def temporal_answers(address: str, namespace: str) -> None:
 # -- child specs ------------------------------------------------------------------------
 
 
-def postgres_spec(pg: EmbeddedPostgres, argv: list[str]) -> ChildSpec:
+def postgres_spec(pg: EmbeddedPostgres) -> ChildSpec:
+    async def prepare(_: Child) -> None:
+        # initdb the first time; after a crash, the stale pidfile, lingering backends
+        # and the old socket dir would stop the new postmaster.
+        await asyncio.to_thread(pg.prepare)
+
     async def ready(_: Child) -> None:
         await pg.wait_ready(timeout=55)
 
     return ChildSpec(
         "postgres",
-        argv,
+        pg.argv,
         env=pg.env,
-        cwd=pg.data_dir,
+        cwd=pg.cluster_dir,
         popen_kwargs=pg.popen_user_kwargs(),
+        pre_spawn=prepare,
         ready_check=ready,
         ready_timeout=60,
+        restart=True,
         stop_signal=signal.SIGINT,  # fast shutdown
     )
 
@@ -127,7 +201,10 @@ def temporal_spec(settings: Settings, data_dir: Path, port: int, ui_port: int) -
     async def ready(_: Child) -> None:
         await temporal_answers(address, namespace)
 
-    return ChildSpec("temporal", argv, cwd=data_dir, ready_check=ready, ready_timeout=90)
+    # Restarted on the same ports and SQLite file: workflows carry on where they were.
+    return ChildSpec(
+        "temporal", argv, cwd=data_dir, ready_check=ready, ready_timeout=90, restart=True
+    )
 
 
 def registry_spec(

@@ -1,7 +1,8 @@
 """`jieya dev`: PostgreSQL, Temporal, the simulators, the worker and the API under one supervisor.
 
-Order: PostgreSQL → Temporal → simulators → migrations → worker → API →
-``dev-stack.json`` → demo seed. Whatever is configured externally (JIEYA_DATABASE_URL,
+Order: PostgreSQL → Temporal → simulators → migrations → API → worker →
+``dev-stack.json`` → demo seed (the API before the worker: the worker is told the
+API's port for registry callbacks, and an automatic port may change while starting). Whatever is configured externally (JIEYA_DATABASE_URL,
 JIEYA_TEMPORAL_ADDRESS, JIEYA_REGISTRY_URL, …) is used instead of being started.
 """
 
@@ -15,18 +16,17 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from kernel.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
-from kernel.settings import Settings
+from kernel.embedded_pg import PG_HOST, EmbeddedPostgres, EmbeddedPostgresError
+from kernel.settings import LOCK_FILE, STACK_FILE, Settings
 from workers import devpieces as pieces
-from workers.supervisor import StartupError, Supervisor
+from workers.supervisor import Child, ChildSpec, StartupError, Supervisor
 
 DATABASE_NAME = "jieya"
-LOCK_FILE = "dev.lock"
-STACK_FILE = "dev-stack.json"
 CREDENTIALS_FILE = "dev-credentials.json"
 
 
@@ -89,16 +89,18 @@ class _DevStackRun:
         self.pg: EmbeddedPostgres | None = None
         self.env: dict[str, str] = {"JIEYA_DATA_DIR": str(self.data_dir)}
         self.temporal_ui: str | None = None
+        self.ports = pieces.Ports()
 
     def _set(self, **values: str | int | None) -> None:
         for key, value in values.items():
             if value is not None:
                 self.env[f"JIEYA_{key.upper()}"] = str(value)
 
-    def _resolve_ports(self) -> dict[str, int]:
-        """Every port this run listens on, fixed before anything starts: a busy one fails
-        fast, and a restarted child comes back on the same port."""
+    def _resolve_ports(self) -> None:
+        """Every port this run listens on, chosen before anything starts (see `Ports`)."""
         s = self.settings
+        if not s.database_url:
+            self.ports.resolve("postgres", 0, "", PG_HOST)  # always chosen free
         wanted: dict[str, tuple[int, str]] = {"api": (s.api_port, "JIEYA_API_PORT")}
         if not s.temporal_address:
             wanted["temporal"] = (s.temporal_port, "JIEYA_TEMPORAL_PORT")
@@ -110,49 +112,57 @@ class _DevStackRun:
         if not s.smtp_host:
             wanted["smtp"] = (s.smtp_port, "JIEYA_SMTP_PORT")
             wanted["mail_log"] = (s.mail_log_port, "JIEYA_MAIL_LOG_PORT")
-        ports: dict[str, int] = {}
         for name, (port, setting) in wanted.items():
             host = s.api_host if name == "api" else "127.0.0.1"
-            chosen = pieces.resolve_port(port, setting, host)
-            while not port and chosen in ports.values():  # the OS may hand out a port twice
-                chosen = pieces.resolve_port(0, setting, host)
-            ports[name] = chosen
-        self._set(**{f"{name}_port": port for name, port in ports.items()})
-        return ports
+            self.ports.resolve(name, port, setting, host)
+
+    async def _start(self, names: Iterable[str], build: Callable[[], ChildSpec]) -> Child:
+        """Start a child on `names`' ports, choosing again any automatic one taken meanwhile."""
+        return await pieces.start_with_port_retry(self.supervisor, self.ports, names, build)
 
     async def start(self) -> tuple[Settings, DevStack]:
-        settings, sup = self.settings, self.supervisor
-        ports = self._resolve_ports()
+        settings, sup, ports = self.settings, self.supervisor, self.ports
+        self._resolve_ports()
         database_url = settings.database_url or await self._start_postgres()
         self._set(database_url=database_url)
 
         temporal = settings.temporal_address
         if not temporal:
-            spec = pieces.temporal_spec(
-                settings, self.data_dir, ports["temporal"], ports["temporal_ui"]
+            await self._start(
+                ("temporal", "temporal_ui"),
+                lambda: pieces.temporal_spec(
+                    settings, self.data_dir, ports["temporal"], ports["temporal_ui"]
+                ),
             )
-            await sup.start(spec)
             temporal = f"127.0.0.1:{ports['temporal']}"
             self.temporal_ui = f"http://127.0.0.1:{ports['temporal_ui']}"
         self._set(temporal_address=temporal, temporal_namespace=settings.temporal_namespace)
 
         sim_dir = self.data_dir / "sim"
         sim_dir.mkdir(parents=True, exist_ok=True)
+
         registry = settings.registry_url
         if not registry:
-            spec = pieces.registry_spec(settings, ports["registry"], sim_dir, self._env())
-            registry = (await sup.start(spec)).ready_match["url"]
+            child = await self._start(
+                ("registry",),
+                lambda: pieces.registry_spec(settings, ports["registry"], sim_dir, self._env()),
+            )
+            registry = child.ready_match["url"]
         sms = settings.sms_url
         if not sms:
-            spec = pieces.sms_spec(ports["sms"], sim_dir, self._env())
-            sms = (await sup.start(spec)).ready_match["url"]
+            child = await self._start(
+                ("sms",), lambda: pieces.sms_spec(ports["sms"], sim_dir, self._env())
+            )
+            sms = child.ready_match["url"]
         mail_log = None
         if settings.smtp_host:
             smtp = f"{settings.smtp_host}:{settings.smtp_port}"
         else:
-            spec = pieces.mail_spec(ports["smtp"], ports["mail_log"], sim_dir, self._env())
-            match = (await sup.start(spec)).ready_match
-            smtp, mail_log = match["smtp"], match["http"]
+            child = await self._start(
+                ("smtp", "mail_log"),
+                lambda: pieces.mail_spec(ports["smtp"], ports["mail_log"], sim_dir, self._env()),
+            )
+            smtp, mail_log = child.ready_match["smtp"], child.ready_match["http"]
         smtp_host, _, smtp_port = smtp.rpartition(":")
         self._set(registry_url=registry, sms_url=sms, smtp_host=smtp_host, smtp_port=smtp_port)
 
@@ -162,9 +172,13 @@ class _DevStackRun:
         await upgrade_database(database_url)
 
         self._set(api_host=settings.api_host)
-        api = f"http://{_connect_host(settings.api_host)}:{ports['api']}"
+
+        def api_url() -> str:
+            return f"http://{_connect_host(settings.api_host)}:{ports['api']}"
+
+        await self._start(("api",), lambda: pieces.api_spec(self._env(), api_url()))
+        api = api_url()
         await sup.start(pieces.worker_spec(self._env()))
-        await sup.start(pieces.api_spec(self._env(), api))
 
         stack = DevStack(
             api=api,
@@ -177,6 +191,7 @@ class _DevStackRun:
             mail_log=mail_log,
         )
         stack.write(self.data_dir / STACK_FILE)
+        self._set_ports()
         resolved = settings.model_dump()
         resolved.update({k.removeprefix("JIEYA_").lower(): v for k, v in self.env.items()})
         resolved_settings = type(settings)(**resolved)
@@ -188,15 +203,30 @@ class _DevStackRun:
         return resolved_settings, stack
 
     async def _start_postgres(self) -> str:
-        self.pg = EmbeddedPostgres(
-            self.data_dir / "pg", log_file=self.settings.logs_dir / "postgres.log"
+        # In a thread: as root it may create a system user and copy the binaries.
+        pg = self.pg = await asyncio.to_thread(
+            EmbeddedPostgres,
+            self.data_dir / "pg",
+            self.ports["postgres"],
+            log_file=self.settings.logs_dir / "postgres.log",
         )
-        argv = await asyncio.to_thread(self.pg.prepare)
-        await self.supervisor.start(pieces.postgres_spec(self.pg, argv))
-        return await self.pg.ensure_database(DATABASE_NAME)
+
+        def spec() -> ChildSpec:
+            pg.port = self.ports["postgres"]
+            return pieces.postgres_spec(pg)
+
+        await self._start(("postgres",), spec)
+        return await pg.ensure_database(DATABASE_NAME)
 
     def _env(self) -> dict[str, str]:
+        """The environment for a child started now: everything resolved so far."""
+        self._set_ports()
         return pieces.child_env(self.env)
+
+    def _set_ports(self) -> None:
+        # PostgreSQL's port reaches the children inside the database URL.
+        ports = {n: p for n, p in self.ports.chosen.items() if n != "postgres"}
+        self._set(**{f"{name}_port": port for name, port in ports.items()})
 
 
 def _summary(settings: Settings, stack: DevStack) -> str:

@@ -23,6 +23,7 @@ from kernel.procs import die_with_parent, kill_process_group
 from workers.console import Console, colour_for, pump_lines
 
 ReadyCheck = Callable[["Child"], Awaitable[None]]
+PreSpawn = Callable[["Child"], Awaitable[None]]
 
 _SELF_NAME = "dev"
 
@@ -37,6 +38,9 @@ class ChildSpec:
     cwd: Path | None = None
     # Extra Popen arguments, e.g. user/group to drop root.
     popen_kwargs: Mapping[str, Any] | None = None
+    # Awaited before every spawn, restarts included: clears what a killed run left
+    # (blocking work belongs in a thread; the spawn itself stays on the loop's thread).
+    pre_spawn: PreSpawn | None = None
     # Regex searched in each output line; the match is kept as `Child.ready_match`.
     ready_line: str | None = None
     # Awaited after the ready line (if any); the supervisor bounds it by ready_timeout.
@@ -138,12 +142,19 @@ class Supervisor:
     # -- starting -------------------------------------------------------------------
 
     async def start(self, spec: ChildSpec) -> Child:
-        """Spawn `spec` and wait until it is ready; raise StartupError otherwise."""
-        if spec.name in self.children:
+        """Spawn `spec` and wait until it is ready; raise StartupError otherwise.
+
+        A name whose start failed may be started again (e.g. with another port).
+        """
+        failed = self.children.get(spec.name)
+        if failed is not None and (failed._monitor is not None or failed.running):
             raise ValueError(f"child {spec.name!r} already started")
         if self._stopping:
             raise RuntimeError("supervisor is stopping")
-        child = Child(spec, self.log_dir / f"{spec.name}.log", colour_for(len(self.children)))
+        colour = failed.colour if failed else colour_for(len(self.children))
+        if failed is not None and failed._log is not None:
+            failed._log.close()
+        child = Child(spec, self.log_dir / f"{spec.name}.log", colour)
         self.children[spec.name] = child
         child._log = open(child.log_path, "ab")  # noqa: SIM115 - closed in stop()
         await self._spawn_and_wait(child)
@@ -155,6 +166,13 @@ class Supervisor:
         spec = child.spec
         child.ready_match = None
         child._ready_line = asyncio.get_running_loop().create_future()
+        if spec.pre_spawn is not None:
+            try:
+                await spec.pre_spawn(child)
+            except Exception as exc:
+                raise StartupError(
+                    spec.name, f"could not be prepared ({exc})", child.log_path
+                ) from exc
         self._mark(child, f"starting: {' '.join(spec.argv)}")
         # Shielded: a cancelled start must still leave a Process object that stop() can kill.
         spawning = asyncio.ensure_future(

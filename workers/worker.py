@@ -23,13 +23,16 @@ from activities.case_activities import CaseActivities
 from activities.failures import ReportFailures
 from activities.guarantor_activities import GuarantorActivities
 from activities.notification_activities import Messengers, NotificationActivities, StaffAddresses
+from activities.reconcile_activities import Reconciler
 from activities.registry_activities import RegistryActivities
 from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.logging import get_logger
 from kernel.settings import CASES_TASK_QUEUE, OCR_TASK_QUEUE, Settings
 from kernel.temporal import connect_temporal
-from workers.schedules import ensure_archive_schedule
+from workers.schedules import ensure_archive_schedule, ensure_reconcile_schedule
 from workflows.archive import ArchiveHistoriesWorkflow
+from workflows.client import callback_url
+from workflows.reconcile import ReconcileWorkflow
 from workflows.release_case import ReleaseCaseWorkflow
 
 log = get_logger("jieya.worker")
@@ -41,8 +44,18 @@ class Queue(StrEnum):
     OCR = "ocr"
 
 
-def registry_callback_url(settings: Settings) -> str:
-    return f"http://{settings.api_host}:{settings.api_port}/api/v1/registry/callbacks"
+def messengers(settings: Settings, http: httpx.AsyncClient) -> Messengers:
+    """The SMS gateway and (when configured) the mail server, as the outbox uses them."""
+    mailer = (
+        SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+        if settings.smtp_host
+        else None
+    )
+    return Messengers(SmsGateway(http, settings.sms_url), mailer)
+
+
+def reconciler(settings: Settings, client: Client, sessions: SessionFactory, http) -> Reconciler:
+    return Reconciler(client, sessions, messengers(settings, http), callback_url(settings))
 
 
 def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.AsyncClient) -> list:
@@ -50,21 +63,17 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
     if not settings.registry_url or not settings.sms_url:
         raise SystemExit("JIEYA_REGISTRY_URL and JIEYA_SMS_URL must be set for the case worker")
     ledger = DatabaseLedger(sessions)
-    mailer = (
-        SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
-        if settings.smtp_host
-        else None
-    )
+    channels = messengers(settings, http)
+    sms, mailer = channels.sms, channels.mailer
     cases = CaseActivities(sessions, ledger)
     registry = RegistryActivities(sessions, ledger, RegistryClient(http, settings.registry_url))
-    sms = SmsGateway(http, settings.sms_url)
     notifications = NotificationActivities(
         sessions,
         sms,
         mailer,
         StaffAddresses(settings.operators_alert_email, settings.seniors_alert_email),
     )
-    guarantor = GuarantorActivities(sessions, ledger, Messengers(sms, mailer))
+    guarantor = GuarantorActivities(sessions, ledger, channels)
     return [
         cases.record_transition,
         cases.verify_repayment,
@@ -112,10 +121,11 @@ def build_workers(
             Worker(
                 client,
                 task_queue=CASES_TASK_QUEUE,
-                workflows=[ReleaseCaseWorkflow, ArchiveHistoriesWorkflow],
+                workflows=[ReleaseCaseWorkflow, ArchiveHistoriesWorkflow, ReconcileWorkflow],
                 activities=[
                     *case_activities(settings, sessions, http),
                     HistoryArchiver(client, sessions).archive_closed_cases,
+                    reconciler(settings, client, sessions, http).reconcile,
                 ],
                 interceptors=[ReportFailures()],
             )
@@ -151,6 +161,7 @@ async def run_worker(settings: Settings, queue: Queue = Queue.ALL) -> None:
         if queue in (Queue.ALL, Queue.CASES):
             # Schedules are not in the time-skipping test server, so not in build_workers.
             await ensure_archive_schedule(client)
+            await ensure_reconcile_schedule(client)
         workers = build_workers(client, settings, session_factory(engine), http, queue, stack)
         for worker in workers:
             await stack.enter_async_context(worker)

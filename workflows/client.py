@@ -8,10 +8,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kernel.settings import CASES_TASK_QUEUE
+from kernel.settings import CASES_TASK_QUEUE, Settings
 from kernel.temporal import CASE_STATUS_ATTR
 from models.enums import CaseStatus
-from models.payloads import LedgerUpdated, ReleaseCaseInput
+from models.payloads import CaseTimings, LedgerUpdated, ReleaseCaseInput
+from models.tables import Case
 from workflows.release_case import ReleaseCaseWorkflow
 
 
@@ -34,6 +35,25 @@ async def start_case(client: Client, case: ReleaseCaseInput) -> WorkflowHandle:
         )
     except WorkflowAlreadyStartedError:
         return case_handle(client, case.case_id)
+
+
+def callback_url(settings: Settings) -> str | None:
+    """Where the registry should post its result; None (poll only) when the port is not fixed."""
+    if not settings.api_port:
+        return None
+    host = "127.0.0.1" if settings.api_host in ("", "0.0.0.0", "::") else settings.api_host
+    return f"http://{host}:{settings.api_port}/api/v1/registry/callbacks"
+
+
+def case_input(case: Case, callback_url: str | None) -> ReleaseCaseInput:
+    """What a case's workflow starts with, from its row."""
+    return ReleaseCaseInput(
+        case_id=case.case_id,
+        loan_contract_no=case.loan_contract_no,
+        opened_by=case.opened_by,
+        branch=case.branch,
+        timings=CaseTimings(registry_callback_url=callback_url),
+    )
 
 
 async def signal_ledger_updated(client: Client, case_ids: list[str], contract_no: str) -> int:

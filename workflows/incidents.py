@@ -119,4 +119,3 @@ class Incidents:
 def is_deadline(error: ActivityError) -> bool:
     """The activity's whole budget ran out (rather than it failing for good)."""
     return isinstance(error.cause, ActivityTimeout) or error.retry_state == RetryState.TIMEOUT
-

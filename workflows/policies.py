@@ -68,8 +68,10 @@ MESSAGE_ACTIVITY = dict(
 STAFF_ALERT_ACTIVITY = MESSAGE_ACTIVITY
 
 # OCR is CPU-heavy: allow time, and give up after a few tries (a person then looks).
+# It heartbeats while it reads, so a lost OCR worker costs half a minute, not three.
 OCR_ACTIVITY = dict(
     start_to_close_timeout=timedelta(minutes=3),
+    heartbeat_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(minutes=30),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=2),

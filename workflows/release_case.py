@@ -421,6 +421,7 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, Registr
             registry_key=self._registry_key,
             open_tasks=self._open_tasks(),
             run=self._run,
+            seen_documents=sorted(self._seen_documents),
         )
 
     # --- bookkeeping -----------------------------------------------------------

@@ -34,6 +34,7 @@ def upgrade() -> None:
     op.add_column(
         "notifications", sa.Column("last_error", AutoString(length=500), nullable=True)
     )
+    op.add_column("notifications", sa.Column("subject", AutoString(length=200), nullable=True))
     op.create_table(
         "registry_callbacks",
         sa.Column("callback_id", AutoString(length=128), nullable=False),
@@ -53,6 +54,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_registry_callbacks_idempotency_key"), table_name="registry_callbacks")
     op.drop_table("registry_callbacks")
+    op.drop_column("notifications", "subject")
     op.drop_column("notifications", "last_error")
     op.drop_column("notifications", "last_attempt_at")
     op.alter_column(

@@ -192,7 +192,9 @@ async def test_inbox_filters_and_the_senior_queue(api, tokens, sessions):
     async def claim(who: str, task_id: str) -> httpx.Response:
         return await api.post(f"/api/v1/tasks/{task_id}/claim", headers=auth(tokens, who))
 
-    assert "escalated: it is in the senior queue" in assert_error(await claim("alice", escalated), 403)
+    assert "escalated: it is in the senior queue" in assert_error(
+        await claim("alice", escalated), 403
+    )
     assert "from a senior" in assert_error(await claim("alice", first_by_bob), 403, "four_eyes")
     assert "already approved" in assert_error(await claim("bob", first_by_bob), 403, "four_eyes")
     assert (await claim("bob", escalated)).status_code == 200

@@ -44,6 +44,7 @@ class Stage:
     store: LocalDocumentStore
     http: httpx.AsyncClient
     registry_url: str
+    sms_url: str = ""
 
 
 CasePath = Callable[[Stage], Awaitable[WorkflowHandle]]
@@ -192,3 +193,90 @@ async def _registry_rejects(stage: Stage, vins: list[str]) -> None:
         f"{stage.registry_url}/_sim/config", json={"reject_vins": vins}
     )
     response.raise_for_status()
+
+
+async def _sim_config(stage: Stage, url: str, **knobs) -> None:
+    response = await stage.http.post(f"{url}/_sim/config", json=knobs)
+    response.raise_for_status()
+
+
+def senior(kind: DecisionKind, comment: str = "") -> DecisionRequest:
+    return decision(kind, "bob", Role.SENIOR, comment=comment)
+
+
+async def incident_open(handle: WorkflowHandle, step) -> CaseState:
+    return await wait_for_state(
+        handle,
+        lambda s: any(t.incident and t.incident.step == step for t in s.open_tasks),
+        timeout=120,
+    )
+
+
+@case_path("incident_retried")
+async def incident_retried(stage: Stage) -> WorkflowHandle:
+    """The registry refuses the request (a 4xx): an incident; a senior retries once it is fixed."""
+    from models.enums import Step
+
+    facts, handle = await opened(stage, seed=209)
+    await _sim_config(stage, stage.registry_url, fail_keys=[handle.id])
+    try:
+        await upload_all(stage.sessions, stage.store, handle, facts)
+        await task_open(handle, TaskKind.APPROVAL)
+        await decide(handle, decision(DecisionKind.APPROVE, comment="材料齐全"))
+        await incident_open(handle, Step.SUBMIT_DEREGISTRATION)
+    finally:
+        await _sim_config(stage, stage.registry_url, fail_keys=[])
+    await decide(handle, senior(DecisionKind.RETRY))
+    return await finished(handle, CaseStatus.COMPLETED)
+
+
+@case_path("message_skipped")
+async def message_skipped(stage: Stage) -> WorkflowHandle:
+    """The SMS gateway refuses the first message: an incident beside a case that goes on."""
+    from models.enums import Step
+
+    facts = new_facts(seed=210)
+    await insert_loan(stage.sessions, facts)
+    sms_url = stage.sms_url
+    await _sim_config(stage, sms_url, fail_keys=[":received:"])
+    try:
+        handle = await open_case(stage.sessions, stage.env.client, facts)
+        await incident_open(handle, Step.NOTIFY_CUSTOMER)
+    finally:
+        await _sim_config(stage, sms_url, fail_keys=[])
+    await decide(handle, senior(DecisionKind.SKIP, "已电话通知客户"))
+    await upload_all(stage.sessions, stage.store, handle, facts)
+    await task_open(handle, TaskKind.APPROVAL)
+    await decide(handle, decision(DecisionKind.APPROVE, comment="材料齐全"))
+    return await finished(handle, CaseStatus.COMPLETED)
+
+
+@case_path("continued_as_new")
+async def continued_as_new(stage: Stage) -> WorkflowHandle:
+    """The registry does not answer for two days: chased each day, and the case
+    continues as new on the way (a small history budget), then completes."""
+    from models.enums import RegistryOutcome
+    from models.payloads import CaseTimings, RegistryResult
+
+    facts = new_facts(seed=211)
+    await insert_loan(stage.sessions, facts)
+    timings = CaseTimings(history_budget=150, registry_poll_max=timedelta(minutes=30))
+    handle = await open_case(stage.sessions, stage.env.client, facts, timings=timings)
+    await _sim_config(stage, stage.registry_url, pending_vins=[facts.vin])
+    try:
+        await upload_all(stage.sessions, stage.store, handle, facts)
+        await task_open(handle, TaskKind.APPROVAL)
+        await decide(handle, decision(DecisionKind.APPROVE, comment="材料齐全"))
+        for day in (1, 2):
+            await stage.env.sleep(timedelta(hours=24, minutes=5))
+            await task_open(handle, TaskKind.REGISTRY_FOLLOW_UP)
+            await decide(handle, senior(DecisionKind.RETRY, f"第 {day} 天，继续催办"))
+            await wait_for_state(handle, lambda s: s.open_task is None)
+        state = await handle.query(ReleaseCaseWorkflow.state)
+    finally:
+        await _sim_config(stage, stage.registry_url, pending_vins=[])
+    await handle.signal(
+        ReleaseCaseWorkflow.registry_result,
+        RegistryResult(idempotency_key=state.registry_key, outcome=RegistryOutcome.COMPLETED),
+    )
+    return await finished(handle, CaseStatus.COMPLETED)

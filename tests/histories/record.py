@@ -106,23 +106,39 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
         http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
         for worker in build_workers(env.client, settings, sessions, http, Queue.ALL, exits):
             await exits.enter_async_context(worker)
-        stage = Stage(env, sessions, LocalDocumentStore(settings.documents_dir), http, registry)
+        stage = Stage(
+            env, sessions, LocalDocumentStore(settings.documents_dir), http, registry, sms
+        )
         for name in names:
             started = time.monotonic()
             handle = await PATHS[name](stage)
-            history = await handle.fetch_history()
-            # A history today's code cannot replay must never be committed.
-            outcome = await replay_history(history)
-            if not outcome.ok:
-                raise SystemExit(f"{name}: recorded history does not replay: {outcome.message}")
-            target = out_dir / f"{name}.json"
-            target.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
-            written[name] = target
-            events = len(history.events)
-            print(
-                f"recorded {name}: {events} events in {time.monotonic() - started:.1f}s -> {target}"
-            )
+            # A case that continued as new is kept run by run: `name.json` is its
+            # first run, `name.run2.json` the next, and so on.
+            for run, history in enumerate(await run_chain(env.client, handle), start=1):
+                # A history today's code cannot replay must never be committed.
+                outcome = await replay_history(history)
+                if not outcome.ok:
+                    raise SystemExit(f"{name}: recorded history does not replay: {outcome.message}")
+                target = out_dir / (f"{name}.json" if run == 1 else f"{name}.run{run}.json")
+                target.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
+                written[f"{name}#{run}"] = target
+                print(
+                    f"recorded {name} run {run}: {len(history.events)} events "
+                    f"in {time.monotonic() - started:.1f}s -> {target}"
+                )
     return written
+
+
+async def run_chain(client, handle) -> list:
+    """Every run of the case, first to last, following continue-as-new."""
+    histories, run_id = [], handle.first_execution_run_id
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        attrs = "workflow_execution_continued_as_new_event_attributes"
+        run_id = getattr(last, attrs).new_execution_run_id if last.HasField(attrs) else None
+    return histories
 
 
 def main() -> None:

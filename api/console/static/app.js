@@ -78,7 +78,7 @@ async function show() {
   const { name, arg } = parseRoute();
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.route === (name === "case" ? "" : name));
   clearError();
-  if (name === "case" && arg) current = await renderCase(view, arg);
+  if (name === "case" && arg) current = await renderCase(view, arg, who);
   else if (name === "cases") current = await renderCases(view);
   else current = await renderInbox(view, who);
 }

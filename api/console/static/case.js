@@ -1,32 +1,24 @@
-// One case: what it is, where it stands, its documents, the open task with the decision form,
-// and the audit timeline. It refreshes itself while the case is moving on its own.
+// One case: what it is, where it stands, its documents, its open tasks with their decision
+// forms, and the audit timeline. It refreshes itself while the case is moving on its own.
 
 import { capabilities, request } from "./api.js";
-import { clone, facts, fill, formatTime, h, newKey, slot } from "./dom.js";
+import { clone, facts, fill, formatTime, h, slot } from "./dom.js";
 import { documentCard } from "./documents.js";
-import { T, apply, label, t } from "./i18n.js";
-import { clearError, describe, gradeBadge, overdue, showError, statusBadge } from "./ui.js";
+import { T, apply, label } from "./i18n.js";
+import { decisionText, isIncident, openTasks, taskCard } from "./tasks.js";
+import { gradeBadge, showError, statusBadge } from "./ui.js";
 
-const DOC_TYPES = ["settlement_certificate", "id_card", "vehicle_registration_certificate", "driving_license"];
-const DECISIONS = [
-  ["approve", "primary"],
-  ["request_documents", "secondary"],
-  ["reject", "danger"],
-];
 const POLL_MS = 2000;
 const HIDDEN_DETAILS = new Set(["sha256", "hash", "event_key", "box", "key", "idempotency_key"]);
 
-// The task rows trail the workflow by a moment after a decision; the live view and the
-// decisions made on this page say sooner that a task is done.
-function openTask(c, decided) {
-  if (c.live && !c.live.open_task) return null;
-  return (c.tasks || []).find((task) => task.state === "open" && !decided.has(task.task_id)) || null;
-}
-
-// Moving on its own: worth refreshing until a person is needed or it is closed.
-function moving(c, decided) {
+// Moving on its own: worth refreshing until a person is needed or it is closed. An open
+// incident waits for a person whatever the main flow does; a task decided here refreshes
+// the page until its row says it is closed.
+function moving(c, open, decided) {
+  if (open.some(isIncident)) return false;
+  if ((c.tasks || []).some((task) => task.state === "open" && decided.has(task.task_id))) return true;
   if (c.status === "IN_REVIEW" || c.status === "DEREGISTERING") return true;
-  return c.status === "AWAITING_APPROVAL" && !openTask(c, decided);
+  return c.status === "AWAITING_APPROVAL" && !open.length;
 }
 
 function eventLabel(event) {
@@ -78,76 +70,12 @@ function riskBlock(c) {
   );
 }
 
-function decisionForm(c, task, onDecided) {
-  const keys = {}; // one Idempotency-Key per decision kind: a retry is the same decision
-  const comment = h("textarea", { name: "comment", rows: 3, maxlength: 2000, "data-i18n-placeholder": "decision.comment_placeholder", placeholder: t("decision.comment_placeholder") });
-  const boxes = DOC_TYPES.map((type) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "documents", value: type }), " ", label("doc", type)));
-  const result = h("div", { class: "form-result", role: "status", "data-testid": "decision-result" });
-  const buttons = DECISIONS.map(([decision, style]) =>
-    h("button", { type: "button", class: style, "data-decision": decision, onclick: () => submit(decision) }, T(`decision.${decision}`)),
-  );
-
-  async function submit(decision) {
-    if (decision === "reject" && !window.confirm(t("decision.confirm_reject"))) return;
-    keys[decision] ||= newKey();
-    const documents = decision === "request_documents" ? boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value) : [];
-    buttons.forEach((b) => (b.disabled = true));
-    fill(result, h("span", { class: "muted" }, T("decision.sending")));
-    result.className = "form-result";
-    try {
-      const updated = await request(`/cases/${encodeURIComponent(c.case_id)}/decisions`, {
-        method: "POST",
-        headers: { "Idempotency-Key": keys[decision] },
-        json: { decision, comment: comment.value.trim(), documents },
-      });
-      clearError();
-      onDecided(updated, decision);
-    } catch (error) {
-      result.className = "form-result error";
-      fill(result, describe(error));
-      buttons.forEach((b) => (b.disabled = false));
-    }
-  }
-
-  return h(
-    "form",
-    { class: "decision", "data-testid": "decision-form", onsubmit: (event) => event.preventDefault() },
-    h("label", {}, T("decision.comment")),
-    comment,
-    h("fieldset", {}, h("legend", {}, T("decision.documents")), h("div", { class: "checks" }, boxes)),
-    h("div", { class: "buttons" }, buttons),
-    result,
-  );
-}
-
-function taskBlock(c, decided, onDecided) {
-  const task = openTask(c, decided);
-  if (!task) return h("p", { class: "muted", "data-testid": "no-task" }, T("case.no_task"));
-  const reasons = task.details?.reasons || [];
-  return h(
-    "div",
-    { "data-testid": "open-task", "data-kind": task.kind },
-    h(
-      "p",
-      { class: "task-line" },
-      h("span", { class: "kind" }, label("kind", task.kind)),
-      " ",
-      h("span", { class: "muted small" }, T("col.round"), ` ${task.round} · `, T("col.due"), ` ${formatTime(task.due_at)}`),
-      " ",
-      overdue(task),
-      task.assignee ? h("span", { class: "muted small" }, ` · ${task.assignee}`) : null,
-    ),
-    reasons.length && !c.risk ? h("ul", { class: "reasons" }, reasons.map((r) => h("li", {}, r))) : null,
-    decisionForm(c, task, (updated, decision) => onDecided(updated, decision, task)),
-  );
-}
-
 function approvalsBlock(c) {
   if (!c.approvals?.length) return null;
   return h(
-    "div",
-    { class: "approvals" },
-    h("h4", {}, T("case.approvals")),
+    "section",
+    { class: "card approvals" },
+    h("h3", {}, T("case.approvals")),
     h(
       "ul",
       {},
@@ -156,7 +84,7 @@ function approvalsBlock(c) {
   );
 }
 
-export async function renderCase(view, caseId) {
+export async function renderCase(view, caseId, who) {
   const root = clone("tpl-case");
   apply(root);
   fill(view, root);
@@ -166,11 +94,28 @@ export async function renderCase(view, caseId) {
   let timer = null;
   let alive = true;
   let drawn = "";
-  let notice = null; // what we just did, shown above the task card's content
+  let notice = null; // what we just did, shown above the task cards
   const decidedTasks = new Set();
+  const cards = new Map(); // task_id -> its card, for as long as the task is open
+
+  function drawTasks(c, open) {
+    for (const id of [...cards.keys()]) if (!open.some((task) => task.task_id === id)) cards.delete(id);
+    const shown = open.map((task) => {
+      if (!cards.has(task.task_id)) cards.set(task.task_id, taskCard(c, task, who, decided));
+      const card = cards.get(task.task_id);
+      card.update(c, task);
+      return card.el;
+    });
+    const none = h("section", { class: "card" }, h("h3", {}, T("case.task")), h("p", { class: "muted", "data-testid": "no-task" }, T("case.no_task")));
+    fill(slot(root, "tasks"), notice, shown.length ? shown : none, approvalsBlock(c));
+  }
 
   function draw(c, history) {
+    const open = openTasks(c, decidedTasks);
+    const incident = open.find(isIncident);
     statusBadge(slot(root, "status"), c.status);
+    slot(root, "incident").hidden = !incident;
+    fill(slot(root, "incident"), incident ? [T("incident.badge"), " · ", label("step", incident.details?.step)] : null);
     fill(slot(root, "step"), label("step", c.step));
     slot(root, "step").dataset.step = c.step;
     facts(slot(root, "summary"), [
@@ -197,7 +142,7 @@ export async function renderCase(view, caseId) {
     fill(slot(root, "missing"), missing.length ? h("p", { class: "missing" }, T("case.missing"), ": ", missing.map((d) => h("span", { class: "chip" }, label("doc", d)))) : null);
     const documents = c.documents || [];
     fill(slot(root, "documents"), documents.length ? documents.map((d) => documentCard(c.case_id, d)) : h("p", { class: "muted" }, T("case.no_documents")));
-    fill(slot(root, "task"), notice, taskBlock(c, decidedTasks, decided), approvalsBlock(c));
+    drawTasks(c, open);
     const events = [...(history?.data || [])].reverse(); // newest first
     fill(slot(root, "timeline"), events.map((e) => timelineItem(e)));
   }
@@ -205,7 +150,7 @@ export async function renderCase(view, caseId) {
   function decided(updated, decision, task) {
     decidedTasks.add(task.task_id);
     reveal = false; // the decision's answer carries masked numbers
-    notice = h("p", { class: "notice", "data-testid": "decision-done" }, T("decision.done"), ": ", T(`decision.${decision}`));
+    notice = h("p", { class: "notice", "data-testid": "decision-done" }, T("decision.done"), ": ", decisionText(task, decision));
     drawn = "";
     refresh(updated);
   }
@@ -226,7 +171,7 @@ export async function renderCase(view, caseId) {
         drawn = shape;
         draw(c, history);
       }
-      const auto = moving(c, decidedTasks);
+      const auto = moving(c, openTasks(c, decidedTasks), decidedTasks);
       slot(root, "live").hidden = !auto;
       if (auto) timer = setTimeout(() => refresh(null, true), POLL_MS);
     } catch (error) {

@@ -7,6 +7,14 @@ import { clearError, gradeBadge, overdue, showError, statusBadge } from "./ui.js
 
 const STATUSES = ["AWAITING_DOCUMENTS", "IN_REVIEW", "AWAITING_APPROVAL", "DEREGISTERING", "COMPLETED", "REJECTED", "CANCELLED"];
 
+// Incidents stand out in every list: a step gave up and a senior has to decide.
+const incidentBadge = (text) => h("span", { class: "badge incident", "data-testid": "incident-mark" }, text);
+
+function kindCell(task) {
+  if (task.kind !== "incident") return h("span", { class: "kind" }, label("kind", task.kind));
+  return [incidentBadge(label("kind", task.kind)), h("div", { class: "muted small" }, label("step", task.details?.step))];
+}
+
 const caseLink = (caseId) => h("a", { href: `#/case/${encodeURIComponent(caseId)}`, class: "mono" }, caseId);
 
 export async function renderInbox(view, who) {
@@ -43,7 +51,7 @@ export async function renderInbox(view, who) {
     return h(
       "tr",
       { "data-case-id": task.case_id, "data-task-id": task.task_id, "data-kind": task.kind },
-      h("td", {}, h("span", { class: "kind" }, label("kind", task.kind))),
+      h("td", {}, kindCell(task)),
       h("td", {}, caseLink(task.case_id)),
       h("td", { class: "num" }, task.round),
       h("td", {}, formatTime(task.due_at), " ", overdue(task)),
@@ -79,7 +87,8 @@ export async function renderCases(view) {
   const rows = slot(root, "rows");
   fill(slot(root, "status"), h("option", { value: "" }, T("search.status_any")), STATUSES.map((s) => h("option", { value: s }, label("status", s))));
 
-  function row(item) {
+  // A case summary does not say whether it has an incident; under the filter, every row does.
+  function row(item, incident) {
     const status = statusBadge(h("span"), item.status);
     return h(
       "tr",
@@ -88,7 +97,7 @@ export async function renderCases(view) {
       h("td", { class: "mono" }, item.loan_contract_no),
       h("td", {}, item.borrower?.name),
       h("td", { class: "mono" }, item.vehicle?.plate_no),
-      h("td", {}, status, h("div", { class: "muted small" }, label("step", item.step))),
+      h("td", {}, status, incident ? [" ", incidentBadge(T("incident.badge"))] : null, h("div", { class: "muted small" }, label("step", item.step))),
       h("td", {}, gradeBadge(item.risk_grade)),
       h("td", { class: "muted" }, formatTime(item.updated_at)),
     );
@@ -98,8 +107,10 @@ export async function renderCases(view) {
     const data = new FormData(form);
     fill(rows, h("tr", {}, h("td", { colspan: 7, class: "muted" }, T("loading"))));
     try {
-      const cases = await request("/cases", { query: { q: data.get("q").trim(), status: data.get("status"), limit: 50 } });
-      fill(rows, cases.data.map(row));
+      const incident = data.get("incident") === "true";
+      const query = { q: data.get("q").trim(), status: data.get("status"), incident: incident ? "true" : "", limit: 50 };
+      const cases = await request("/cases", { query });
+      fill(rows, cases.data.map((item) => row(item, incident)));
       slot(root, "empty").hidden = cases.data.length > 0;
       fill(slot(root, "count"), T("search.count", { n: cases.count }));
       clearError();
