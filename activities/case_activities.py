@@ -13,7 +13,7 @@ from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, business_error
 from kernel.db import SessionFactory
 from models.audit import append_event
 from models.crosscheck import ExpectedFacts, cross_check
-from models.enums import DocType, LoanStatus, TaskState
+from models.enums import DocType, LoanStatus, TaskKind, TaskState
 from models.payloads import (
     AssessRiskInput,
     CaseRef,
@@ -181,12 +181,18 @@ class CaseActivities:
                 )
                 .on_conflict_do_nothing(index_elements=["task_id"])
             )
+            # An incident's record says what gave up, how and how often.
+            incident = request.kind == TaskKind.INCIDENT
             await append_event(
                 session,
                 stream=request.case_id,
-                event="task.opened",
+                event="incident.opened" if incident else "task.opened",
                 actor="system",
-                details={"task_id": task_id, "kind": request.kind.value},
+                details={
+                    "task_id": task_id,
+                    "kind": request.kind.value,
+                    **(request.details if incident else {}),
+                },
                 event_key=f"{task_id}:opened",
             )
         return OpenTask(

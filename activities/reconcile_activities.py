@@ -114,16 +114,14 @@ class Reconciler:
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
-            finding = Finding(
-                check=Check.WORKFLOW_MISSING,
-                case_id=case.case_id,
-                detail=f"opened {case.created_at:%Y-%m-%d %H:%M} UTC, no workflow was started",
+            finding = report.found(
+                Check.WORKFLOW_MISSING,
+                case.case_id,
+                f"opened {case.created_at:%Y-%m-%d %H:%M} UTC, no workflow was started",
             )
-            report.findings.append(finding)
             if repair:
                 await start_case(self._client, case_input(case, self._callback_url))
-                await self._audit(case.case_id, "workflow_started", {"reason": finding.detail})
-                finding.repaired, finding.action = True, "started its workflow"
+                await self._repaired(finding, "workflow_started", "started its workflow")
             return
         status = description.status
         if status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
@@ -134,12 +132,11 @@ class Reconciler:
         else:
             # Terminated or failed from outside: the case is over, whatever its row says.
             new_status, new_step = CaseStatus.CANCELLED, f"workflow_{status.name.lower()}"
-        finding = Finding(
-            check=Check.ROW_BEHIND,
-            case_id=case.case_id,
-            detail=f"row says {case.status}, its workflow ended {status.name} as {new_status.value}",
+        finding = report.found(
+            Check.ROW_BEHIND,
+            case.case_id,
+            f"row says {case.status}, its workflow ended {status.name} as {new_status.value}",
         )
-        report.findings.append(finding)
         if repair:
             await self._fix_row(case.case_id, new_status, new_step, finding.detail)
             finding.repaired, finding.action = True, f"row set to {new_status.value}"
@@ -160,12 +157,10 @@ class Reconciler:
         found = 0
         async for execution in self._client.list_workflows(query, limit=FAILED_LISTED):
             found += 1
-            report.findings.append(
-                Finding(
-                    check=Check.WORKFLOW_FAILED,
-                    case_id=execution.id,
-                    detail=f"run {execution.run_id} ended Failed at {execution.close_time}",
-                )
+            report.found(
+                Check.WORKFLOW_FAILED,
+                execution.id,
+                f"run {execution.run_id} ended Failed at {execution.close_time}",
             )
 
     # --- the outbox ----------------------------------------------------------------
@@ -192,13 +187,12 @@ class Reconciler:
             )
         for row in rows:
             _beat(row.dedupe_key)
-            finding = Finding(
-                check=Check.OUTBOX_PENDING,
-                case_id=row.case_id,
-                detail=f"{row.channel} {row.milestone} pending since {row.created_at:%H:%M:%S} "
+            finding = report.found(
+                Check.OUTBOX_PENDING,
+                row.case_id,
+                f"{row.channel} {row.milestone} pending since {row.created_at:%H:%M:%S} "
                 f"({row.attempts} attempts{', ' + row.last_error if row.last_error else ''})",
             )
-            report.findings.append(finding)
             if repair and self._messengers is not None:
                 await self._resend(row, finding)
 
@@ -208,8 +202,9 @@ class Reconciler:
         except Exception as error:  # remembered on the row by the outbox; next run tries again
             finding.action = f"resend failed: {type(error).__name__}: {error}"[:300]
             return
-        await self._audit(row.case_id, "message_resent", {"key": row.dedupe_key, "went": went})
-        finding.repaired, finding.action = True, "resent under its own key"
+        await self._repaired(
+            finding, "message_resent", "resent under its own key", key=row.dedupe_key, went=went
+        )
 
     # --- idle cases ------------------------------------------------------------------
 
@@ -229,31 +224,27 @@ class Reconciler:
         description = await case_handle(self._client, case.case_id).describe()
         raw = description.raw_description
         if raw.pending_workflow_task.attempt >= FAILING_TASK_ATTEMPTS:
-            report.findings.append(
-                Finding(
-                    check=Check.WORKFLOW_TASK_FAILING,
-                    case_id=case.case_id,
-                    detail=f"its workflow task failed {raw.pending_workflow_task.attempt} times: "
-                    "the deployed code cannot run this case (see the worker's log)",
-                )
+            report.found(
+                Check.WORKFLOW_TASK_FAILING,
+                case.case_id,
+                f"its workflow task failed {raw.pending_workflow_task.attempt} times: "
+                "the deployed code cannot run this case (see the worker's log)",
             )
             return
         if raw.pending_activities:
             return  # something is at work (or retrying within its budget)
-        finding = Finding(
-            check=Check.STALLED,
-            case_id=case.case_id,
-            detail=f"{case.status}/{case.step}, no task and nothing running since "
+        finding = report.found(
+            Check.STALLED,
+            case.case_id,
+            f"{case.status}/{case.step}, no task and nothing running since "
             f"{idle_since:%Y-%m-%d %H:%M} UTC",
         )
-        report.findings.append(finding)
         if repair:
             report_in = StallReport(step=case.step, idle_since=idle_since, reason=finding.detail)
             await case_handle(self._client, case.case_id).signal(
                 ReleaseCaseWorkflow.report_stall, report_in
             )
-            await self._audit(case.case_id, "stall_reported", {"reason": finding.detail})
-            finding.repaired, finding.action = True, "incident opened on the case"
+            await self._repaired(finding, "stall_reported", "incident opened on the case")
 
     async def _lost_uploads(
         self, case: Case, now: datetime, report: ReconcileReport, repair: bool
@@ -274,32 +265,30 @@ class Reconciler:
                 ReleaseCaseWorkflow.state, rpc_timeout=QUERY_TIMEOUT
             )
         except RPCError as error:
-            report.findings.append(
-                Finding(
-                    check=Check.UNRESPONSIVE,
-                    case_id=case.case_id,
-                    detail=f"its workflow did not answer ({error.status.name}): "
-                    "is a worker serving the case queue?",
-                )
+            report.found(
+                Check.UNRESPONSIVE,
+                case.case_id,
+                f"its workflow did not answer ({error.status.name}): "
+                "is a worker serving the case queue?",
             )
             return
         seen = set(state.seen_documents)
         for document_id, doc_type in stored:
             if document_id in seen:
                 continue
-            finding = Finding(
-                check=Check.LOST_UPLOAD,
-                case_id=case.case_id,
-                detail=f"{doc_type} {document_id} is stored but its workflow was never told",
+            finding = report.found(
+                Check.LOST_UPLOAD,
+                case.case_id,
+                f"{doc_type} {document_id} is stored but its workflow was never told",
             )
-            report.findings.append(finding)
             if repair:
                 await case_handle(self._client, case.case_id).signal(
                     ReleaseCaseWorkflow.document_uploaded,
                     DocumentUploaded(document_id=document_id, doc_type=DocType(doc_type)),
                 )
-                await self._audit(case.case_id, "upload_resent", {"document_id": document_id})
-                finding.repaired, finding.action = True, "told its workflow again"
+                await self._repaired(
+                    finding, "upload_resent", "told its workflow again", document_id=document_id
+                )
 
     async def _open_incidents(self) -> list[OpenIncident]:
         async with self._sessions() as session:
@@ -325,6 +314,11 @@ class Reconciler:
             ]
 
     # --- audit -----------------------------------------------------------------------
+
+    async def _repaired(self, finding: Finding, what: str, action: str, **details) -> None:
+        """Record the repair in the case's audit trail and on the finding."""
+        await self._audit(finding.case_id, what, {"reason": finding.detail, **details})
+        finding.repaired, finding.action = True, action
 
     async def _audit(self, case_id: str, what: str, details: dict) -> None:
         async with self._sessions() as session, session.begin():

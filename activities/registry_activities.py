@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.adapters.errors import PermanentExternalError
 from activities.adapters.ledger import Ledger
@@ -95,6 +95,8 @@ class RegistryActivities:
             raise ApplicationError(
                 f"the registry has not decided {request.idempotency_key} yet",
                 type=REGISTRY_PENDING,
+                # Expected, every poll: not worth a traceback in the worker's log.
+                category=ApplicationErrorCategory.BENIGN,
             )
         return result
 

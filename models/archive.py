@@ -68,3 +68,7 @@ async def latest_archived(session: AsyncSession, case_id: str) -> CaseHistory | 
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def archived_run(session: AsyncSession, case_id: str, run_id: str) -> CaseHistory | None:
+    return await session.get(CaseHistory, (case_id, run_id))

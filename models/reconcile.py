@@ -54,6 +54,11 @@ class ReconcileReport(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     incidents: list[OpenIncident] = Field(default_factory=list)
 
+    def found(self, check: Check, case_id: str | None, detail: str) -> Finding:
+        finding = Finding(check=check, case_id=case_id, detail=detail)
+        self.findings.append(finding)
+        return finding
+
     @property
     def unresolved(self) -> list[Finding]:
         return [f for f in self.findings if not f.repaired]

@@ -9,11 +9,9 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
@@ -164,7 +162,7 @@ async def case_worker(time_env, sessions, registry_sim, sms_sim, mail_sim, data_
     """A real worker (both queues, real activities) on this module's time-skipping server."""
     from activities.adapters.storage import LocalDocumentStore
     from kernel.settings import Settings
-    from workers.worker import Queue, build_workers
+    from tests.utils.workers import running_workers
 
     smtp_host, smtp_port, mail_log = mail_sim
     settings = Settings(
@@ -176,10 +174,7 @@ async def case_worker(time_env, sessions, registry_sim, sms_sim, mail_sim, data_
         smtp_port=smtp_port,
         ocr_concurrency=2,
     )
-    async with AsyncExitStack() as exits:
-        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(time_env.client, settings, sessions, http, Queue.ALL, exits):
-            await exits.enter_async_context(worker)
+    async with running_workers(time_env.client, settings, sessions) as http:
         yield SimpleNamespace(
             client=time_env.client,
             sessions=sessions,

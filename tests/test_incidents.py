@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import pytest_asyncio
 from PIL import Image
 from sqlalchemy import select
-from temporalio.client import WorkflowExecutionStatus, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -32,12 +30,14 @@ from tests.utils.factories import (
     loan_csv,
     new_facts,
     open_case,
+    phone_for,
     upload,
     upload_all,
     wait_for_state,
 )
 from tests.utils.simulators import sim_faults
 from workflows.decisions import COMMENT_REQUIRED, FORBIDDEN, INVALID_DECISION
+from workflows.history import load_case_runs
 from workflows.release_case import ReleaseCaseWorkflow
 
 RESULT_TIMEOUT = 180
@@ -49,15 +49,12 @@ UNREACHABLE_PHONE = "10000000000"
 async def stack(time_env, sessions, registry_sim, sms_sim, data_dir):
     from activities.adapters.storage import LocalDocumentStore
     from kernel.settings import Settings
-    from workers.worker import Queue, build_workers
+    from tests.utils.workers import running_workers
 
     settings = Settings(
         env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, ocr_concurrency=2
     )
-    async with AsyncExitStack() as exits:
-        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(time_env.client, settings, sessions, http, Queue.ALL, exits):
-            await exits.enter_async_context(worker)
+    async with running_workers(time_env.client, settings, sessions) as http:
         yield SimpleNamespace(
             client=time_env.client,
             env=time_env,
@@ -152,7 +149,7 @@ async def test_ocr_that_gives_up_opens_an_incident_and_retry_carries_on(stack):
             .scalars()
             .all()
         ]
-    assert "decision.retry" in events and "task.opened" in events
+    assert "decision.retry" in events and "incident.opened" in events
 
 
 async def test_an_unreadable_document_skipped_goes_to_a_persons_review(stack):
@@ -172,6 +169,21 @@ async def test_an_unreadable_document_skipped_goes_to_a_persons_review(stack):
     )
     assert any("not read by OCR" in reason for reason in state.risk.reasons)
     assert (await approve_until_closed(handle)).status == CaseStatus.COMPLETED
+
+
+async def test_reject_on_an_incident_closes_the_case_and_tells_the_customer(stack):
+    facts = new_facts(seed=411)
+    await insert_loan(stack.sessions, facts)
+    handle = await open_case(stack.sessions, stack.client, facts)
+    await upload(stack.sessions, stack.store, handle, DocType.ID_CARD, b"GIF89a not an image")
+    for doc_type in (DocType.SETTLEMENT_CERTIFICATE, DocType.VEHICLE_REGISTRATION_CERTIFICATE):
+        await upload(stack.sessions, stack.store, handle, doc_type, document_png(doc_type, facts))
+    await incident_on(handle, Step.OCR_REVIEW)
+    await decide(handle, senior(DecisionKind.REJECT, "身份证文件损坏，请重新申请"))
+    final = await result_of(handle)
+    assert final.status == CaseStatus.REJECTED and final.step == "rejected"
+    log = (await stack.http.get(f"{stack.sms}/_sim/log")).json()
+    assert any("身份证文件损坏" in m["text"] for m in log if m["to"] == phone_for(facts))
 
 
 async def test_a_blank_page_as_id_card_ends_in_front_of_a_person(stack):
@@ -408,26 +420,10 @@ async def test_a_registry_that_stays_pending_is_chased_daily_across_short_runs(s
     assert final.status == CaseStatus.COMPLETED
     assert len(await _deregistrations(stack, handle.id)) == 1
 
-    runs = await _run_chain(stack.client, handle)
+    runs = [run.history for run in await load_case_runs(stack.client, None, handle.id)]
     assert len(runs) == state.run >= 2
     print(f"\n10 days PENDING: {len(runs)} runs, events {[len(h.events) for h in runs]}")
     replayer = Replayer(workflows=[ReleaseCaseWorkflow], data_converter=pydantic_data_converter)
     for history in runs:
         assert len(history.events) < 2000, f"run {history.run_id}: {len(history.events)} events"
         await replayer.replay_workflow(history)
-
-
-async def _run_chain(client, handle) -> list[WorkflowHistory]:
-    """Every run of the case, first to last, by following continue-as-new."""
-    histories, run_id = [], handle.first_execution_run_id
-    while run_id:
-        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        continued = last.workflow_execution_continued_as_new_event_attributes
-        run_id = (
-            continued.new_execution_run_id
-            if last.HasField("workflow_execution_continued_as_new_event_attributes")
-            else None
-        )
-    return histories

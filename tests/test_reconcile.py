@@ -12,11 +12,9 @@ import os
 import subprocess
 import sys
 import uuid
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import SimpleNamespace
 
-import httpx
 import pytest_asyncio
 from sqlalchemy import select, update
 from temporalio.client import WorkflowExecutionStatus
@@ -43,7 +41,8 @@ TIMEOUT = 60
 async def stack(dev_env, database_url, registry_sim, sms_sim, data_dir):
     from activities.adapters.storage import LocalDocumentStore
     from kernel.settings import Settings
-    from workers.worker import Queue, build_workers, reconciler
+    from tests.utils.workers import running_workers
+    from workers.worker import Queue, reconciler
 
     url = await fresh_database(database_url, "jieya_reconcile")
     engine = create_engine(url)
@@ -51,11 +50,7 @@ async def stack(dev_env, database_url, registry_sim, sms_sim, data_dir):
     settings = Settings(
         env="test", data_dir=data_dir, registry_url=registry_sim, sms_url=sms_sim, api_port=0
     )
-    async with AsyncExitStack() as exits:
-        exits.push_async_callback(engine.dispose)
-        http = await exits.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(dev_env.client, settings, sessions, http, Queue.CASES, exits):
-            await exits.enter_async_context(worker)
+    async with running_workers(dev_env.client, settings, sessions, Queue.CASES) as http:
         yield SimpleNamespace(
             client=dev_env.client,
             sessions=sessions,
@@ -65,6 +60,7 @@ async def stack(dev_env, database_url, registry_sim, sms_sim, data_dir):
             store=LocalDocumentStore(settings.documents_dir),
             reconciler=reconciler(settings, dev_env.client, sessions, http),
         )
+    await engine.dispose()
 
 
 async def backdate(stack, case_id: str, by: timedelta) -> None:

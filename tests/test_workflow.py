@@ -12,7 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from models.enums import CaseStatus, DecisionKind, DocType, RiskGrade, Role, TaskKind
 from models.payloads import DecisionRequest
-from models.tables import AuditEvent, Case, HumanTask
+from models.tables import AuditEvent, Case, HumanTask, Notification
 from tests.utils.factories import (
     document_png,
     insert_loan,
@@ -23,6 +23,7 @@ from tests.utils.factories import (
     upload_all,
     wait_for_state,
 )
+from tests.utils.simulators import sim_faults
 from workflows.client import signal_ledger_updated
 from workflows.decisions import FORBIDDEN, FOUR_EYES, WRONG_STATE
 from workflows.release_case import ReleaseCaseWorkflow
@@ -266,3 +267,61 @@ async def _task_when(stack, task_id, predicate, timeout=30.0):
             return task
         await asyncio.sleep(0.2)
     raise AssertionError(f"task {task_id} never reached the expected state: {task}")
+
+
+async def test_a_mail_outage_never_holds_a_case_up_and_the_mail_goes_once(stack):
+    facts = new_facts(seed=110)
+    await insert_loan(stack.sessions, facts)
+    borrower = f"{facts.contract_no.lower()}@example.com"
+    async with sim_faults(stack.http, stack.mail_log, smtp_refuse="temporary"):
+        handle = await open_case(stack.sessions, stack.client, facts, email=borrower)
+        await upload_all(stack.sessions, stack.store, handle, facts)
+        # The "received" e-mail is still being retried, yet the case is at its approval.
+        await ready_for(handle, TaskKind.APPROVAL)
+        async with stack.sessions() as session:
+            mail = (
+                await session.exec(
+                    select(Notification).where(
+                        Notification.case_id == handle.id, Notification.channel == "email"
+                    )
+                )
+            ).scalar_one()
+        assert mail.status == "pending" and "451" in (mail.last_error or "")
+
+    async def delivered():
+        log = (await stack.http.get(f"{stack.mail_log}/_sim/log")).json()
+        return [m for m in log if borrower in m["to"]]
+
+    for _ in range(300):
+        if await delivered():
+            break
+        await asyncio.sleep(0.2)
+    received = await delivered()
+    assert len(received) == 1 and received[0]["duplicate_deliveries"] == 0
+    assert len(await sms_to(stack, phone_for(facts))) == 1  # its SMS went once too
+
+
+async def test_an_incident_alerts_the_senior_queue_by_mail(stack):
+    facts = new_facts(seed=111)
+    await insert_loan(stack.sessions, facts)
+    async with sim_faults(stack.http, stack.sms, fail_keys=[":received:"]):
+        handle = await open_case(stack.sessions, stack.client, facts)
+        state = await wait_for_state(
+            handle, lambda s: any(t.kind == TaskKind.INCIDENT for t in s.open_tasks)
+        )
+
+    async def alerts():
+        log = (await stack.http.get(f"{stack.mail_log}/_sim/log")).json()
+        return [m for m in log if handle.id in m["subject"] and "故障" in m["subject"]]
+
+    for _ in range(150):
+        if await alerts():
+            break
+        await asyncio.sleep(0.2)
+    alert = (await alerts())[0]
+    assert alert["to"] == ["senior-queue@jieya.local"] and "PermanentExternalError" in alert["text"]
+    task = next(t for t in state.open_tasks if t.kind == TaskKind.INCIDENT)
+    await handle.execute_update(
+        ReleaseCaseWorkflow.decide,
+        decision(DecisionKind.SKIP, "bob", Role.SENIOR, comment="已电话通知", task_id=task.task_id),
+    )

@@ -25,7 +25,7 @@ from models.tables import AuditEvent, Case, CaseHistory
 from models.timeline import build_timeline
 from workers.timeline_text import render_timeline
 from workflows.archive import ArchiveHistoriesWorkflow
-from workflows.history import LoadedHistory, from_file, load_case_history
+from workflows.history import LoadedHistory, from_file, load_case_runs
 from workflows.release_case import ReleaseCaseWorkflow
 
 REPLAY_WORKFLOWS = [ReleaseCaseWorkflow, ArchiveHistoriesWorkflow]
@@ -247,18 +247,18 @@ async def _replay_cases(
     failed, missing, seconds = [], [], []
     for case_id in case_ids:
         if sessions is None:
-            loaded = await load_case_history(client, None, case_id)
+            runs = await load_case_runs(client, None, case_id)
         else:
             async with sessions() as session:
-                loaded = await load_case_history(client, session, case_id)
-        if loaded is None:
+                runs = await load_case_runs(client, session, case_id)
+        if not runs:
             typer.echo(f"MISSING {case_id}: neither Temporal nor the archive has its history")
             missing.append(case_id)
             continue
-        outcome = await _replay_loaded(replayer, loaded, sessions, timeline)
-        seconds.append(outcome.seconds)
-        if not outcome.ok:
-            failed.append(outcome)
+        # A case that continued as new is replayed run by run, first to last.
+        outcomes = [await _replay_loaded(replayer, run, sessions, timeline) for run in runs]
+        seconds.append(sum(o.seconds for o in outcomes))
+        failed.extend(o for o in outcomes if not o.ok)
     if summary:
         mean = sum(seconds) / len(seconds) if seconds else 0.0
         typer.echo(

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from kernel.logging import get_logger
-from models.archive import latest_archived
+from models.archive import archived_run, latest_archived
 from models.history_events import parse_history
 from workflows.client import case_handle
 
@@ -80,6 +80,56 @@ async def load_case_history(
     if session is not None:
         return await from_archive(session, case_id)
     return None
+
+
+def continued_from(history: WorkflowHistory) -> str | None:
+    """The run this one continued (as new) from, if any."""
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.continued_execution_run_id or None
+
+
+async def _one_run(
+    client: Client | None,
+    session: AsyncSession | None,
+    case_id: str,
+    run_id: str,
+    timeout: timedelta,
+) -> LoadedHistory | None:
+    if client is not None:
+        handle = client.get_workflow_handle(case_id, run_id=run_id)
+        try:
+            history = await handle.fetch_history(rpc_timeout=timeout)
+            return LoadedHistory(case_id, HistorySource.TEMPORAL, history)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                log.warning("history fetch failed", case_id=case_id, status=error.status.name)
+    if session is not None:
+        row = await archived_run(session, case_id, run_id)
+        if row is not None:
+            history = WorkflowHistory.from_json(case_id, row.history)
+            return LoadedHistory(case_id, HistorySource.ARCHIVE, history)
+    return None
+
+
+async def load_case_runs(
+    client: Client | None,
+    session: AsyncSession | None,
+    case_id: str,
+    timeout: timedelta = FETCH_TIMEOUT,
+) -> list[LoadedHistory]:
+    """Every run of the case, first to last: a case that continued as new has
+    several. Each run from Temporal while it has it, else from the archive."""
+    latest = await load_case_history(client, session, case_id, timeout)
+    if latest is None:
+        return []
+    runs = [latest]
+    while (previous := continued_from(runs[0].history)) is not None:
+        earlier = await _one_run(client, session, case_id, previous, timeout)
+        if earlier is None:
+            log.warning("a run of the case is gone", case_id=case_id, run_id=previous)
+            break
+        runs.insert(0, earlier)
+    return runs
 
 
 def history_json(document: dict) -> dict:

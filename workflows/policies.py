@@ -10,58 +10,53 @@ from temporalio.common import RetryPolicy
 
 from activities.errors import NON_RETRYABLE
 
+
+def _policy(
+    budget: timedelta | None,
+    first: timedelta,
+    cap: timedelta,
+    *,
+    attempt_timeout: timedelta = timedelta(seconds=30),
+    attempts: int = 0,
+    heartbeat: timedelta | None = None,
+) -> dict:
+    """Activity options: each attempt may take `attempt_timeout`; retries back off
+    from `first` to `cap`; the whole step ends after `budget` or `attempts`."""
+    options: dict = dict(
+        start_to_close_timeout=attempt_timeout,
+        retry_policy=RetryPolicy(
+            initial_interval=first,
+            backoff_coefficient=2.0,
+            maximum_interval=cap,
+            maximum_attempts=attempts,
+            non_retryable_error_types=NON_RETRYABLE,
+        ),
+    )
+    if budget is not None:
+        options["schedule_to_close_timeout"] = budget
+    if heartbeat is not None:
+        options["heartbeat_timeout"] = heartbeat
+    return options
+
+
+SECOND, MINUTE, HOUR = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1)
+
 # Our own database. A restart or fail-over takes seconds to a few minutes; half
 # an hour of trying means something a person must look at. Values it refuses
 # (InvalidData) are refused again, so they give up at once.
-DB_ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(minutes=30),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-)
+DB_ACTIVITY = _policy(30 * MINUTE, SECOND, 30 * SECOND)
 
 # Recording an incident (its task, its audit record) is what puts a stuck case in
 # front of a person, so it outlasts any database outage we plan for: a day.
-INCIDENT_RECORD = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(hours=24),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=5),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-)
+INCIDENT_RECORD = _policy(24 * HOUR, SECOND, 5 * MINUTE)
 
 # The registry (车管所): an outage of a few hours is ordinary; after four hours a
 # person decides whether to wait longer. A refusal (4xx) is final at once.
-REGISTRY_ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(hours=4),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=5),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-)
+REGISTRY_ACTIVITY = _policy(4 * HOUR, SECOND, 5 * MINUTE)
 
 # A message to the customer (SMS, e-mail) or a guarantor's letter: worth an hour
 # of retries through a gateway outage; a refused recipient (4xx, 5xx SMTP) is final.
-MESSAGE_ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(hours=1),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=5),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-)
+MESSAGE_ACTIVITY = _policy(HOUR, SECOND, 5 * MINUTE)
 
 # An alert to our own staff: the same hour; when it gives up the outbox row stays
 # pending and the reconciler sends it later (an alert about an alert helps nobody).
@@ -69,17 +64,13 @@ STAFF_ALERT_ACTIVITY = MESSAGE_ACTIVITY
 
 # OCR is CPU-heavy: allow time, and give up after a few tries (a person then looks).
 # It heartbeats while it reads, so a lost OCR worker costs half a minute, not three.
-OCR_ACTIVITY = dict(
-    start_to_close_timeout=timedelta(minutes=3),
-    heartbeat_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(minutes=30),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=2),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=5,
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
+OCR_ACTIVITY = _policy(
+    30 * MINUTE,
+    2 * SECOND,
+    MINUTE,
+    attempt_timeout=3 * MINUTE,
+    attempts=5,
+    heartbeat=30 * SECOND,
 )
 
 
@@ -88,26 +79,9 @@ def registry_wait(first_poll: timedelta, poll_cap: timedelta, deadline: timedelt
     RegistryPending while it is undecided, so the retry policy does the polling
     (backing off to `poll_cap`) without one history event per poll, and
     `deadline` ends the wait with a follow-up task for a person."""
-    return dict(
-        start_to_close_timeout=timedelta(seconds=30),
-        schedule_to_close_timeout=deadline,
-        retry_policy=RetryPolicy(
-            initial_interval=first_poll,
-            backoff_coefficient=2.0,
-            maximum_interval=poll_cap,
-            non_retryable_error_types=NON_RETRYABLE,
-        ),
-    )
+    return _policy(deadline, first_poll, poll_cap)
 
 
 # Kept for histories recorded before incidents existed: the old registry loop
-# scheduled its activities with these exact options.
-LEGACY_EXTERNAL_ACTIVITY = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=5),
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-)
+# and messages scheduled their activities with these options (no budget).
+LEGACY_EXTERNAL_ACTIVITY = _policy(None, SECOND, 5 * MINUTE)

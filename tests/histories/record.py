@@ -36,6 +36,7 @@ from tests.histories.paths import PATHS, Stage
 from tests.utils.processes import start_process, stop_process
 from workers.replay import replay_history
 from workers.worker import Queue, build_workers
+from workflows.history import load_case_runs
 
 HISTORIES_DIR = Path(__file__).resolve().parent
 
@@ -114,7 +115,8 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
             handle = await PATHS[name](stage)
             # A case that continued as new is kept run by run: `name.json` is its
             # first run, `name.run2.json` the next, and so on.
-            for run, history in enumerate(await run_chain(env.client, handle), start=1):
+            runs = await load_case_runs(env.client, None, handle.id)
+            for run, history in enumerate((r.history for r in runs), start=1):
                 # A history today's code cannot replay must never be committed.
                 outcome = await replay_history(history)
                 if not outcome.ok:
@@ -127,18 +129,6 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
                     f"in {time.monotonic() - started:.1f}s -> {target}"
                 )
     return written
-
-
-async def run_chain(client, handle) -> list:
-    """Every run of the case, first to last, following continue-as-new."""
-    histories, run_id = [], handle.first_execution_run_id
-    while run_id:
-        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        attrs = "workflow_execution_continued_as_new_event_attributes"
-        run_id = getattr(last, attrs).new_execution_run_id if last.HasField(attrs) else None
-    return histories
 
 
 def main() -> None:

@@ -69,9 +69,10 @@ async def open_case(
     timings: CaseTimings | None = None,
     opened_by: str = "alice",
     phone: str | None = None,
+    email: str | None = None,
 ) -> WorkflowHandle:
     """What `POST /cases` does, minus HTTP: the row first, then the workflow."""
-    case_id = await insert_case_row(sessions, facts, opened_by, phone)
+    case_id = await insert_case_row(sessions, facts, opened_by, phone, email)
     return await start_case(
         client,
         ReleaseCaseInput(
@@ -88,6 +89,7 @@ async def insert_case_row(
     facts: DocumentFacts,
     opened_by: str = "alice",
     phone: str | None = None,
+    email: str | None = None,
 ) -> str:
     case_id = f"RC-T{uuid.uuid4().hex[:9].upper()}"
     async with sessions() as session, session.begin():
@@ -98,6 +100,7 @@ async def insert_case_row(
                 borrower_name=facts.name,
                 borrower_id_number=facts.id_number,
                 borrower_phone=phone or phone_for(facts),
+                borrower_email=email,
                 plate_no=facts.plate_no,
                 vin=facts.vin,
                 status=CaseStatus.AWAITING_DOCUMENTS.value,
