@@ -15,7 +15,13 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from models.history_events import ParsedHistory, SignalIn, parse_history
-from models.timeline_rows import EntryKind, TimelineEntry, activity_entry, signal_entry
+from models.timeline_rows import (
+    POLLING,
+    EntryKind,
+    TimelineEntry,
+    activity_entry,
+    signal_entry,
+)
 
 __all__ = ["EntryKind", "Timeline", "TimelineEntry", "build_timeline"]
 
@@ -143,6 +149,8 @@ def build_timeline(history: dict[str, Any] | None, audit: Sequence[AuditRecord] 
         started_at=parsed.started_at,
         closed_at=closing.at if closing else None,
         history_events=parsed.events,
-        activity_retries=sum(max(run.attempts - 1, 0) for run in parsed.activities),
+        activity_retries=sum(
+            max(run.attempts - 1, 0) for run in parsed.activities if run.name not in POLLING
+        ),
         entries=_merge_audit(entries, audit, by_key),
     )

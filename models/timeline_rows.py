@@ -131,6 +131,11 @@ def _ocr(run: ActivityRun) -> dict:
     }
 
 
+# Activities whose attempts are polls (the retry policy asks again while the
+# answer is "not yet"), not retries after failures.
+POLLING = frozenset({"await_deregistration"})
+
+
 def _registry(run: ActivityRun) -> dict | None:
     result = _result(run)
     # Polls that only say "still pending" are noise unless they needed retries.
@@ -138,7 +143,11 @@ def _registry(run: ActivityRun) -> dict | None:
         if run.attempts <= 1 and run.outcome == "completed":
             return None
     reason = f": {result['reason']}" if result.get("reason") else ""
-    verb = "submitted" if run.name == "submit_deregistration" else "checked"
+    verb = {"submit_deregistration": "submitted", "await_deregistration": "answered"}.get(
+        run.name, "checked"
+    )
+    if run.name in POLLING and run.attempts > 1:
+        verb += f" after {run.attempts} polls"
     return {
         "kind": EntryKind.REGISTRY,
         "what": f"{verb} {_input(run).get('idempotency_key')} → {result.get('outcome')}{reason}",
@@ -165,6 +174,7 @@ DESCRIBE: dict[str, Callable[[ActivityRun], dict | None]] = {
     "review_document": _ocr,
     "submit_deregistration": _registry,
     "check_deregistration": _registry,
+    "await_deregistration": _registry,
     "notify_customer": _notice,
     "notify_staff": _notice,
     "mark_task_sla": _sla,

@@ -105,6 +105,15 @@ async def row(stack, table, key):
         return await session.get(table, key, populate_existing=True)
 
 
+async def task_row(stack, task_id: str, within_s: float = 30) -> HumanTask:
+    """The task's row: the workflow knows a task a moment before its row is written."""
+    for _ in range(int(within_s * 10)):
+        if (found := await row(stack, HumanTask, task_id)) is not None:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"task {task_id} was never written")
+
+
 async def upload_then_lose(stack, handle, doc_type, data: bytes) -> str:
     """An upload whose stored file is gone by the time OCR wants it."""
     from models.tables import Document
@@ -132,7 +141,7 @@ async def test_ocr_that_gives_up_opens_an_incident_and_retry_carries_on(stack):
     assert task.kind == TaskKind.INCIDENT and task.senior_only
     assert task.incident.error_type == "FileNotFoundError" and task.incident.attempts == 5
     assert state.status == CaseStatus.AWAITING_APPROVAL and state.step == "awaiting_incident"
-    stored = await row(stack, HumanTask, task.task_id)
+    stored = await task_row(stack, task.task_id)
     assert stored.queue == "senior" and stored.details["step"] == "ocr_review"
     operator = DecisionRequest(decision=DecisionKind.RETRY, actor="dave", role=Role.OPERATOR)
     assert await refusal(handle, operator) == FORBIDDEN  # incidents are the senior queue's
@@ -285,7 +294,7 @@ async def test_a_decision_is_recorded_before_the_case_acts_on_it(stack):
         await decide(handle, unrecordable)
     after = await handle.query(ReleaseCaseWorkflow.state)
     assert after.open_task == task and after.status == CaseStatus.AWAITING_APPROVAL
-    assert (await row(stack, HumanTask, task.task_id)).state == "open"
+    assert (await task_row(stack, task.task_id)).state == "open"
 
     # A 64-character name (the longest an operator may have) is recorded in full.
     long_name = "d" * 64
@@ -315,7 +324,7 @@ async def test_an_escalated_task_keeps_reminding_the_senior_queue(stack):
     handle = await open_case(stack.sessions, stack.client, facts)
     await upload_all(stack.sessions, stack.store, handle, facts)
     state = await wait_for_state(handle, lambda s: s.open_task is not None, timeout=120)
-    sla = state.open_task.due_at - (await row(stack, HumanTask, state.open_task.task_id)).created_at
+    sla = state.open_task.due_at - (await task_row(stack, state.open_task.task_id)).created_at
     await stack.env.sleep(sla * 3 + timedelta(hours=1))
 
     async def overdue_events():
@@ -403,7 +412,7 @@ async def test_a_registry_that_stays_pending_is_chased_daily_across_short_runs(s
                 ),
                 timeout=120,
             )
-            task = await row(stack, HumanTask, state.open_task.task_id)
+            task = await task_row(stack, state.open_task.task_id)
             assert "24 hours" in task.details["reason"] and task.details["outcome"] == "PENDING"
             await decide(handle, senior(DecisionKind.RETRY, f"第 {day + 1} 天，继续催办"))
             await wait_for_state(handle, lambda s, t=state.open_task: s.open_task != t)

@@ -66,7 +66,7 @@ STAFF_ALERT_ACTIVITY = MESSAGE_ACTIVITY
 # It heartbeats while it reads, so a lost OCR worker costs half a minute, not three.
 OCR_ACTIVITY = _policy(
     30 * MINUTE,
-    2 * SECOND,
+    SECOND,
     MINUTE,
     attempt_timeout=3 * MINUTE,
     attempts=5,
