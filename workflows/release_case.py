@@ -16,9 +16,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
     from activities.guarantor_activities import GuarantorActivities
-    from activities.ocr_activities import OcrActivities
-    from kernel.settings import OCR_TASK_QUEUE
-    from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR
+    from kernel.temporal import CASE_STATUS_ATTR
     from models.enums import (
         REQUIRED_DOC_TYPES,
         CaseStatus,
@@ -27,15 +25,12 @@ with workflow.unsafe.imports_passed_through():
         Milestone,
         RiskGrade,
         Step,
-        TaskKind,
     )
     from models.payloads import (
-        AssessRiskInput,
         CaseRef,
         CaseState,
         CaseTimings,
         DecisionRequest,
-        DocumentReview,
         DocumentUploaded,
         Incident,
         LedgerUpdated,
@@ -45,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         RegistryResult,
         ReleaseCaseInput,
         Resume,
-        ReviewDocumentInput,
         RiskResult,
         StallReport,
         TaskSlaInput,
@@ -59,9 +53,9 @@ with workflow.unsafe.imports_passed_through():
         INCIDENT_RECORD,
         LEGACY_EXTERNAL_ACTIVITY,
         MESSAGE_ACTIVITY,
-        OCR_ACTIVITY,
     )
     from workflows.registry_step import RegistryStep
+    from workflows.review_step import ReviewStep
 
 # Histories recorded before these markers replay the code paths of their day.
 GUARANTOR_RELEASE_PATCH = "guarantor-release-confirmation"
@@ -69,7 +63,7 @@ INCIDENTS_PATCH = "incidents-deadlines-background-messages"
 
 
 @workflow.defn
-class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, RegistryStep):
+class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewStep, RegistryStep):
     def __init__(self) -> None:
         self._input: ReleaseCaseInput | None = None
         self._case_id = ""
@@ -229,81 +223,6 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, Registr
                 )
             except TimeoutError:
                 pass
-
-    def _read(self, document_id: str):
-        return workflow.execute_activity_method(
-            OcrActivities.review_document,
-            ReviewDocumentInput(case_id=self._case_id, document_id=document_id),
-            task_queue=OCR_TASK_QUEUE,
-            **OCR_ACTIVITY,
-        )
-
-    async def _review(self) -> None:
-        self._step = "ocr_review"
-        documents = list(self._documents.items())
-        if not self._resilient:
-            reviews = await asyncio.gather(*(self._read(doc) for _, doc in documents))
-        else:
-            # Side by side; a document whose reading gave up is taken to a person
-            # afterwards, one incident at a time.
-            read = await asyncio.gather(
-                *(self._read(doc) for _, doc in documents), return_exceptions=True
-            )
-            reviews = [
-                await self._reviewed(doc_type, doc, outcome)
-                for (doc_type, doc), outcome in zip(documents, read, strict=True)
-            ]
-        self._step = "risk_check"
-        self._risk = await self._guarded(
-            Step.RISK_CHECK,
-            lambda: workflow.execute_activity_method(
-                CaseActivities.assess_risk,
-                AssessRiskInput(case_id=self._case_id, round=self._round, reviews=list(reviews)),
-                **DB_ACTIVITY,
-            ),
-        )
-        workflow.upsert_search_attributes([RISK_GRADE_ATTR.value_set(self._risk.grade.value)])
-        await self._event(
-            "review.completed",
-            {"grade": self._risk.grade.value, "reasons": self._risk.reasons},
-            risk_grade=self._risk.grade,
-        )
-
-    async def _reviewed(self, doc_type: DocType, document_id: str, outcome) -> DocumentReview:
-        if isinstance(outcome, DocumentReview):
-            return outcome
-        if not isinstance(outcome, ActivityError):
-            raise outcome
-        review = await self._guarded(
-            Step.OCR_REVIEW, lambda: self._read(document_id), failed=outcome
-        )
-        # Skipped: nobody read it, so a person reviews it before anyone approves.
-        return review or DocumentReview(
-            document_id=document_id,
-            doc_type=doc_type,
-            needs_review=True,
-            issues=["not read by OCR (the step was skipped after it failed)"],
-        )
-
-    async def _human_decisions(self) -> DecisionKind:
-        """Document review (if OCR doubted anything), then one or two approvals."""
-        assert self._risk is not None
-        self._approvals = []
-        if self._risk.needs_document_review:
-            verdict = await self._ask(
-                TaskKind.DOCUMENT_REVIEW,
-                {
-                    "reasons": self._risk.reasons,
-                    "mismatches": [m.model_dump(mode="json") for m in self._risk.mismatches],
-                },
-            )
-            if verdict != DecisionKind.APPROVE:
-                return verdict
-        details = {"grade": self._risk.grade.value, "reasons": self._risk.reasons}
-        verdict = await self._ask(TaskKind.APPROVAL, details)
-        if verdict != DecisionKind.APPROVE or self._risk.required_approvals < 2:
-            return verdict
-        return await self._ask(TaskKind.SECOND_APPROVAL, {**details, "first": self._approvals})
 
     async def _confirm_guarantor_release(self) -> None:
         self._step = "confirming_guarantor_release"
