@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
 from activities.adapters.ledger import Ledger, LoanRecord
+from activities.bookkeeping import write_transitions
 from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, business_error
 from kernel.db import SessionFactory
 from models.audit import append_event
@@ -22,6 +23,7 @@ from models.payloads import (
     OpenTaskInput,
     RecordDecisionInput,
     RecordTransitionInput,
+    RecordTransitionsInput,
     RepaymentCheck,
     RiskResult,
     SyncedDocuments,
@@ -52,29 +54,21 @@ class CaseActivities:
     async def record_transition(self, step: RecordTransitionInput) -> None:
         """Move the case row to the workflow's status/step and append an audit event."""
         async with self._sessions() as session, session.begin():
-            values = {"status": step.status.value, "step": step.step, "updated_at": utcnow()}
-            if step.risk_grade is not None:
-                values["risk_grade"] = step.risk_grade.value
-            if step.status.is_closed:
-                values["closed_at"] = utcnow()
-            result = await session.exec(
-                update(Case).where(Case.case_id == step.case_id).values(**values)
-            )
-            if result.rowcount == 0:
-                raise business_error(CASE_NOT_FOUND, f"case {step.case_id} does not exist")
-            await append_event(
-                session,
-                stream=step.case_id,
-                event=step.event,
-                actor=step.actor,
-                details={"status": step.status.value, "step": step.step, **step.details},
-                event_key=step.event_key,
-            )
+            await write_transitions(session, [step])
+
+    @activity.defn
+    async def record_transitions(self, request: RecordTransitionsInput) -> RecordTransitionsInput:
+        """Bookkeeping with no step to ride on (run as a local activity). Returns what it
+        wrote: a local activity's input is not in the history, its result is."""
+        async with self._sessions() as session, session.begin():
+            await write_transitions(session, request.records)
+        return request
 
     @activity.defn
     async def verify_repayment(self, ref: CaseRef) -> RepaymentCheck:
         """Ask the ledger whether the loan behind the case is fully repaid."""
-        async with self._sessions() as session:
+        async with self._sessions() as session, session.begin():
+            await write_transitions(session, ref.records)
             case = await self._case(session, ref.case_id)
         loan = await self._loan(case.loan_contract_no)
         settled = loan.status == LoanStatus.SETTLED and loan.outstanding_amount <= 0
@@ -89,12 +83,14 @@ class CaseActivities:
             settled_at=loan.settled_at,
             outstanding_amount=str(loan.outstanding_amount),
             reason=reason,
+            has_guarantor=bool(loan.guarantor),
         )
 
     @activity.defn
     async def assess_risk(self, request: AssessRiskInput) -> RiskResult:
         """Cross-check the OCR readings with case and ledger, then grade the risk."""
         async with self._sessions() as session, session.begin():
+            await write_transitions(session, request.records)
             case = await self._case(session, request.case_id)
             loan = await self._loan(case.loan_contract_no)
             expected = ExpectedFacts(
@@ -166,6 +162,7 @@ class CaseActivities:
         """Create the human task (once, however often the activity retries)."""
         task_id = request.task_id
         async with self._sessions() as session, session.begin():
+            await write_transitions(session, request.records)
             await session.exec(
                 insert(HumanTask)
                 .values(
@@ -235,20 +232,9 @@ class CaseActivities:
 
     @activity.defn
     async def close_task(self, request: CloseTaskInput) -> None:
-        state = TaskState.CANCELLED if request.cancelled else TaskState.DONE
         async with self._sessions() as session, session.begin():
-            closed = await session.exec(
-                update(HumanTask)
-                .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
-                .values(state=state.value, closed_at=utcnow())
-                .returning(HumanTask.case_id)
-            )
-            case_id = closed.scalar_one_or_none()
-            if case_id is not None:
-                # Nobody holds a case whose task is closed, however it closed.
-                await session.exec(
-                    update(Case).where(Case.case_id == case_id).values(assignee=None)
-                )
+            await write_transitions(session, request.records)
+            await _close_task(session, request.task_id, request.cancelled)
 
     @activity.defn
     async def sync_documents(self, ref: CaseRef) -> SyncedDocuments:
@@ -264,7 +250,9 @@ class CaseActivities:
         return SyncedDocuments(documents={DocType(kind): doc for kind, doc in rows})
 
     @activity.defn
-    async def record_decision(self, request: RecordDecisionInput) -> None:
+    async def record_decision(self, request: RecordDecisionInput) -> RecordDecisionInput:
+        """Record a person's decision (and close its task). Returns what it recorded, for
+        the history's timeline (run as a local activity, its input is not kept)."""
         decision = request.request
         async with self._sessions() as session, session.begin():
             await session.exec(
@@ -294,6 +282,23 @@ class CaseActivities:
                 },
                 event_key=f"{request.decision_ref}:recorded",
             )
+            if request.close_task and request.task_id:
+                await _close_task(session, request.task_id, cancelled=False)
+        return request
+
+
+async def _close_task(session, task_id: str, cancelled: bool) -> None:
+    state = TaskState.CANCELLED if cancelled else TaskState.DONE
+    closed = await session.exec(
+        update(HumanTask)
+        .where(HumanTask.task_id == task_id, HumanTask.state == TaskState.OPEN)
+        .values(state=state.value, closed_at=utcnow())
+        .returning(HumanTask.case_id)
+    )
+    case_id = closed.scalar_one_or_none()
+    if case_id is not None:
+        # Nobody holds a case whose task is closed, however it closed.
+        await session.exec(update(Case).where(Case.case_id == case_id).values(assignee=None))
 
 
 def _case_vs_ledger(case: Case, loan: LoanRecord) -> list[str]:

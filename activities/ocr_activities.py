@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
 from activities.adapters.storage import DocumentStore
+from activities.bookkeeping import write_transitions
 from activities.errors import DOCUMENT_NOT_FOUND, UNREADABLE_DOCUMENT, business_error
 from activities.ocr.cache import OcrCache
 from activities.ocr.extract import DocumentReading
@@ -58,6 +59,7 @@ class OcrActivities:
             reading = await self._read(document.sha256, doc_type)
             await self._cache.put(document.sha256, doc_type, reading)
         async with self._sessions() as session, session.begin():
+            await write_transitions(session, request.records)
             await session.exec(
                 insert(OcrResult)
                 .values(

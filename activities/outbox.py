@@ -12,9 +12,11 @@ from sqlalchemy.dialects.postgresql import insert
 from activities.adapters.errors import PermanentExternalError
 from activities.errors import NOT_CONFIGURED
 from kernel.db import SessionFactory
+from models.enums import NotificationChannel, OutboxStatus
 from models.tables import Notification, utcnow
 
-SENT, PENDING, FAILED = "sent", "pending", "failed"
+# Kept for importers that predate OutboxStatus (activities/reconcile_activities.py).
+SENT, PENDING, FAILED = OutboxStatus.SENT, OutboxStatus.PENDING, OutboxStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class OutgoingMessage:
     dedupe_key: str
     case_id: str
     milestone: str
-    channel: str
+    channel: NotificationChannel
     recipient: str
     subject: str
     body: str
@@ -34,7 +36,7 @@ def from_row(row: Notification) -> OutgoingMessage:
         dedupe_key=row.dedupe_key,
         case_id=row.case_id,
         milestone=row.milestone,
-        channel=row.channel,
+        channel=NotificationChannel(row.channel),
         recipient=row.recipient,
         subject=row.subject or "",
         body=row.body,
@@ -63,7 +65,7 @@ class Outbox:
                         recipient=message.recipient,
                         subject=message.subject[:200] or None,
                         body=message.body,
-                        status=PENDING,
+                        status=OutboxStatus.PENDING,
                         attempts=0,
                         created_at=utcnow(),
                     )
@@ -78,7 +80,7 @@ class Outbox:
                     select(Notification).where(Notification.dedupe_key == message.dedupe_key)
                 )
             ).scalar_one()
-        if row.status == SENT:
+        if row.status == OutboxStatus.SENT:
             return False
         # The provider deduplicates on our key too, so a crash between the
         # delivery and the status update below still means one message.
@@ -88,14 +90,15 @@ class Outbox:
             # Remembered on the row: the reconciler resends only rows nobody is
             # trying, and never one the provider refused for good.
             refused = isinstance(error, PermanentExternalError) or _not_configured(error)
-            await self._attempted(row.id, FAILED if refused else PENDING, error)
+            status = OutboxStatus.FAILED if refused else OutboxStatus.PENDING
+            await self._attempted(row.id, status, error)
             raise
         async with self._sessions() as session, session.begin():
             await session.exec(
                 update(Notification)
                 .where(Notification.id == row.id)
                 .values(
-                    status=SENT,
+                    status=OutboxStatus.SENT,
                     provider_ref=provider_ref,
                     attempts=Notification.attempts + 1,
                     last_attempt_at=utcnow(),
@@ -105,11 +108,11 @@ class Outbox:
             )
         return True
 
-    async def _attempted(self, row_id: int, status: str, error: Exception) -> None:
+    async def _attempted(self, row_id: int, status: OutboxStatus, error: Exception) -> None:
         async with self._sessions() as session, session.begin():
             await session.exec(
                 update(Notification)
-                .where(Notification.id == row_id, Notification.status != SENT)
+                .where(Notification.id == row_id, Notification.status != OutboxStatus.SENT)
                 .values(
                     status=status,
                     attempts=Notification.attempts + 1,

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from activities.adapters.errors import PermanentExternalError
 from activities.adapters.ledger import Ledger
 from activities.adapters.registry import DeregistrationRequest, RegistryClient, RegistryStatus
+from activities.bookkeeping import write_transitions
 from activities.errors import (
     CASE_NOT_FOUND,
     LOAN_NOT_FOUND,
@@ -43,6 +44,7 @@ class RegistryActivities:
                 LOAN_NOT_FOUND, f"loan {case.loan_contract_no} is not in the ledger"
             )
         async with self._sessions() as session, session.begin():
+            await write_transitions(session, request.records)
             await session.exec(
                 insert(RegistryRequest)
                 .values(

@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
 
 from activities.adapters.storage import LocalDocumentStore
 from api.console import console_router
 from api.errors import install_error_handlers, log
-from api.middleware import LimitBody, Metrics, ObserveRequests
-from api.routes import cases, decisions, documents, health, loans, me, registry, tasks
-from api.views import ERROR_RESPONSES
-from kernel.db import create_engine, session_factory
+from api.middleware import CodecCors, LimitBody, Metrics, ObserveRequests
+from api.routes import cases, codec, decisions, documents, health, loans, me, registry, tasks
+from api.schemas import ERROR_RESPONSES
+from kernel.codec import EncryptionCodec
+from kernel.db import async_url, session_factory
 from kernel.settings import Settings
 from kernel.temporal import connect_temporal
 
@@ -25,6 +27,21 @@ TEMPORAL_CONNECT_TIMEOUT_S = 10.0
 TEMPORAL_RETRY_S = 5.0
 # Room for the multipart envelope and form fields around the largest allowed file.
 MULTIPART_OVERHEAD = 64 * 1024
+# How the API's connections show in pg_stat_activity.
+APPLICATION_NAME = "jieya-api"
+
+
+def _engine(url: str) -> AsyncEngine:
+    """The API's pool: without a pre-ping, which over asyncpg is a transaction of its own
+    (BEGIN, ping, ROLLBACK) before every request, three of its seven round trips. A
+    connection the database dropped (a restart) fails its request with a 503 instead,
+    and the whole pool is replaced for the next ones."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"server_settings": {"application_name": APPLICATION_NAME}},
+    )
 
 
 async def _try_connect(settings: Settings) -> Client | None:
@@ -53,9 +70,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if not settings.database_url:
         raise RuntimeError("JIEYA_DATABASE_URL is not set; the API needs PostgreSQL")
-    engine = create_engine(settings.database_url)
+    engine = _engine(settings.database_url)
     app.state.sessions = session_factory(engine)
     app.state.store = LocalDocumentStore(settings.documents_dir)
+    keys = settings.payload_keyring()
+    app.state.codec = EncryptionCodec(keys) if keys else None
     app.state.temporal = await _try_connect(settings)
     reconnecting = asyncio.create_task(_reconnect(app, settings))
     try:
@@ -65,6 +84,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await reconnecting
         await engine.dispose()
+
+
+def temporal_ui_origins(settings: Settings) -> list[str]:
+    """Where the Temporal UI is served from (the embedded stack's UI port)."""
+    port = settings.temporal_ui_port
+    return [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1")] if port else []
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -81,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for module in (me, cases, documents, decisions, tasks, loans, registry):
+    for module in (me, cases, documents, decisions, tasks, loans, registry, codec):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(console_router(API_PREFIX))
@@ -89,5 +114,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router, include_in_schema=False)
     # Added last = outermost: every request is measured, including refused ones.
     app.add_middleware(LimitBody, limit=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    # The Temporal UI calls the codec endpoint from the browser: CORS for its origin, there only.
+    app.add_middleware(
+        CodecCors, prefix=f"{API_PREFIX}/codec/", origins=temporal_ui_origins(settings)
+    )
     app.add_middleware(ObserveRequests, metrics=app.state.metrics)
     return app

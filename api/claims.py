@@ -2,26 +2,30 @@
 
 A task's holder is `HumanTask.assignee` (mirrored to `Case.assignee` for the case
 search); every change of holder is written under the case's lock together with its
-audit record. The take rules mirror the `decide` validator (`workflows.decisions`)
-so a person is turned away at the claim with the message the workflow would give."""
+audit record. Who may take what is `models.rules`, the rules the `decide`
+validator applies, so a person is turned away at the claim with the workflow's words."""
 
 from __future__ import annotations
 
 import re
 import uuid
 
-from sqlalchemy import ColumnElement, false, not_, or_, select
+from sqlalchemy import ColumnElement, exists, false, not_, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import case_scope, find_visible_case, is_active, lock_case
+from api.auth import is_active
 from api.errors import ApiError
+from api.records import lock_case
+from api.scope import case_scope, find_visible_case
+from models import rules
 from models.audit import append_event
-from models.enums import Role, TaskKind, TaskState
+from models.enums import Role, TaskKind, TaskQueue, TaskState
+from models.rules import Refusal, RefusalKind, Take
 from models.tables import Case, HumanTask, Operator, utcnow
-from workflows.decisions import APPROVALS, SENIOR_ROLES
 
 TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
-SENIOR_QUEUE = "senior"
+# Where the workflow lists who already approved, in a second approval's details.
+APPROVED_BY = "first"
 
 
 def task_not_found(task_id: str) -> ApiError:
@@ -39,21 +43,23 @@ def task_claimed(task: HumanTask) -> ApiError:
 
 def inbox_scope(operator: Operator) -> list[ColumnElement[bool]]:
     """Which open tasks `operator`'s role may take (the branch rule is `case_scope`)."""
-    role = Role(operator.role)
-    if not role.may_decide:
+    offer = rules.inbox_offer(Role(operator.role))
+    if offer.nothing:
         return [false()]
-    if role not in SENIOR_ROLES:
-        return [
-            HumanTask.queue != SENIOR_QUEUE,
-            HumanTask.kind != TaskKind.SECOND_APPROVAL.value,
-        ]
-    # Four eyes: whoever gave the first approval is not asked for the second.
-    return [
-        not_(
-            (HumanTask.kind == TaskKind.SECOND_APPROVAL.value)
-            & HumanTask.details.contains({"first": [operator.name]})
+    conditions: list[ColumnElement[bool]] = []
+    if offer.queues != frozenset(TaskQueue):
+        conditions.append(HumanTask.queue.in_(sorted(q.value for q in offer.queues)))
+    if offer.barred_kinds:
+        conditions.append(HumanTask.kind.not_in(sorted(k.value for k in offer.barred_kinds)))
+    if offer.unless_approved:
+        # Four eyes: whoever gave the first approval is not asked for the second.
+        conditions.append(
+            not_(
+                HumanTask.kind.in_(sorted(k.value for k in offer.unless_approved))
+                & HumanTask.details.contains({APPROVED_BY: [operator.name]})
+            )
         )
-    ]
+    return conditions
 
 
 def overdue(now_overdue: bool) -> ColumnElement[bool]:
@@ -63,33 +69,36 @@ def overdue(now_overdue: bool) -> ColumnElement[bool]:
     return or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now)
 
 
+def _as_take(task: HumanTask, case: Case) -> Take:
+    return Take(
+        kind=TaskKind(task.kind),
+        queue=TaskQueue(task.queue),
+        opened_by=case.opened_by,
+        approved_by=tuple(task.details.get(APPROVED_BY, ())),
+    )
+
+
+def _refused(refusal: Refusal) -> ApiError:
+    # Only the role and the four-eyes rules turn a take away: both 403, as the update's are.
+    code = "four_eyes" if refusal.kind == RefusalKind.FOUR_EYES else "forbidden"
+    return ApiError(403, code, refusal.message)
+
+
 def take_refusal(
     task: HumanTask, case: Case, person: Operator, approving: bool = True
 ) -> ApiError | None:
     """Why `person` may not take `task` (None if they may). `approving=False` is for a
     reject or a request for documents, which the four-eyes rules do not restrict."""
-    role = Role(person.role)
-    if not role.may_decide:
-        return ApiError(403, "forbidden", f"role {role.value} may not decide cases")
-    if task.queue == SENIOR_QUEUE and role not in SENIOR_ROLES:
-        why = (
-            "is an incident"
-            if task.kind == TaskKind.INCIDENT.value
-            else "passed its deadline and was escalated"
-        )
-        return ApiError(403, "forbidden", f"this task {why}: it is in the senior queue")
-    if not approving:
-        return None
-    if task.kind in APPROVALS and person.name == case.opened_by:
-        return ApiError(403, "four_eyes", f"{person.name} opened this case and may not approve it")
-    if task.kind == TaskKind.SECOND_APPROVAL:
-        if role not in SENIOR_ROLES:
-            return ApiError(403, "four_eyes", "the second approval must come from a senior")
-        if person.name in task.details.get("first", []):
-            return ApiError(
-                403, "four_eyes", f"{person.name} already approved; a different person must"
-            )
-    return None
+    refusal = rules.take_refusal(Role(person.role), person.name, _as_take(task, case), approving)
+    return _refused(refusal) if refusal else None
+
+
+def check_take(task: HumanTask, case: Case, person: Operator, approving: bool = True) -> None:
+    """Raise what `claim` would (409 held by another, 403 not theirs to take), writing nothing."""
+    if task.assignee is not None and task.assignee != person.name:
+        raise task_claimed(task)
+    if refusal := take_refusal(task, case, person, approving):
+        raise refusal
 
 
 async def visible_task(session: AsyncSession, operator: Operator, task_id: str) -> HumanTask:
@@ -107,15 +116,44 @@ async def visible_task(session: AsyncSession, operator: Operator, task_id: str) 
     return row
 
 
-async def locked(session: AsyncSession, task: HumanTask) -> tuple[HumanTask, Case]:
+async def _reread(session: AsyncSession, task: HumanTask) -> tuple[HumanTask, Case]:
     """Take the case's lock, then re-read the task and case as they are now."""
     await lock_case(session, task.case_id)
     await session.refresh(task)
     case = await session.get(Case, task.case_id, populate_existing=True)
     assert case is not None  # the foreign key guarantees it
-    if task.state != TaskState.OPEN.value:
+    return task, case
+
+
+async def locked(session: AsyncSession, task: HumanTask) -> tuple[HumanTask, Case]:
+    """The task and case as they are now, under the case's lock; 409 if the task closed."""
+    task, case = await _reread(session, task)
+    if task.state != TaskState.OPEN:
         raise ApiError(409, "task_closed", f"task {task.task_id} is {task.state}")
     return task, case
+
+
+async def _note_holder(
+    session: AsyncSession, task: HumanTask, holder: str | None, *, actor: str, event: str, **details
+) -> None:
+    """`holder` (None: nobody) holds `task`, with the audit record saying so."""
+    previous = task.assignee
+    task.assignee, task.claimed_at = holder, utcnow() if holder else None
+    session.add(task)
+    await append_event(
+        session,
+        stream=task.case_id,
+        event=event,
+        actor=actor,
+        details={
+            "task_id": task.task_id,
+            "kind": task.kind,
+            "assignee": holder,
+            "previous": previous,
+            **details,
+        },
+        event_key=f"{task.task_id}:{event}:{uuid.uuid4().hex}",
+    )
 
 
 async def hand_over(
@@ -128,26 +166,10 @@ async def hand_over(
     event: str,
     **details: object,
 ) -> None:
-    """Make `holder` (None: nobody) hold `task`, with its audit record, and commit."""
-    now = utcnow()
-    previous = task.assignee
-    task.assignee, task.claimed_at = holder, now if holder else None
-    case.assignee, case.updated_at = holder, now
-    session.add_all([task, case])
-    await append_event(
-        session,
-        stream=case.case_id,
-        event=event,
-        actor=actor,
-        details={
-            "task_id": task.task_id,
-            "kind": task.kind,
-            "assignee": holder,
-            "previous": previous,
-            **details,
-        },
-        event_key=f"{task.task_id}:{event}:{uuid.uuid4().hex}",
-    )
+    """Make `holder` (None: nobody) hold `task` and the case, with its audit record, and commit."""
+    await _note_holder(session, task, holder, actor=actor, event=event, **details)
+    case.assignee, case.updated_at = holder, utcnow()
+    session.add(case)
     await session.commit()
 
 
@@ -159,10 +181,7 @@ async def claim(
     if task.assignee == operator.name:
         await session.commit()
         return False
-    if task.assignee is not None:
-        raise task_claimed(task)
-    if refusal := take_refusal(task, case, operator, approving):
-        raise refusal
+    check_take(task, case, operator, approving)
     await hand_over(
         session, task, case, operator.name, actor=operator.name, event="task.claimed", **details
     )
@@ -174,7 +193,7 @@ async def release(session: AsyncSession, task: HumanTask, operator: Operator, **
     task, case = await locked(session, task)
     if task.assignee is None:
         raise ApiError(409, "task_not_claimed", f"task {task.task_id} is not claimed")
-    if task.assignee != operator.name and Role(operator.role) not in SENIOR_ROLES:
+    if not rules.may_release(Role(operator.role), operator.name, task.assignee):
         raise ApiError(
             403,
             "forbidden",
@@ -202,6 +221,28 @@ async def assign(session: AsyncSession, task: HumanTask, operator: Operator, nam
         await session.commit()
         return
     await hand_over(session, task, case, target.name, actor=operator.name, event="task.assigned")
+
+
+async def decided(session: AsyncSession, task: HumanTask, operator: Operator) -> None:
+    """The case took `operator`'s decision on `task`: record that they held it (a
+    `task.claimed` with `auto`, unless they had claimed it) and let the case wait on
+    nobody unless they hold its next task. One transaction, whatever state the
+    workflow has meanwhile moved the task to."""
+    task, case = await _reread(session, task)
+    if task.assignee != operator.name:
+        await _note_holder(
+            session, task, operator.name, actor=operator.name, event="task.claimed", auto=True
+        )
+    holds_another = exists().where(
+        HumanTask.case_id == case.case_id,
+        HumanTask.state == TaskState.OPEN,
+        HumanTask.task_id != task.task_id,
+        HumanTask.assignee == operator.name,
+    )
+    if case.assignee == operator.name and not (await session.exec(select(holds_another))).scalar():
+        case.assignee, case.updated_at = None, utcnow()
+        session.add(case)
+    await session.commit()
 
 
 def _invalid_assignee(message: str) -> ApiError:

@@ -7,22 +7,22 @@ import base64
 import json
 import re
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from models.enums import CaseStatus, DecisionKind, DocType, RegistryOutcome, RiskGrade, TaskKind
+from models.enums import (
+    CaseStatus,
+    DecisionKind,
+    DocType,
+    RegistryOutcome,
+    RiskGrade,
+    TaskKind,
+    TaskQueue,
+)
 from models.identity import check_id_number, check_plate, check_vin
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-class TaskQueue(StrEnum):
-    """Who may take a task: anyone who decides, or (once escalated) only seniors."""
-
-    OPERATOR = "operator"
-    SENIOR = "senior"
 
 
 class _Body(BaseModel):

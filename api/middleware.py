@@ -8,9 +8,10 @@ import traceback
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import body_too_large, too_large
+from api.bodies import body_too_large, too_large
 from api.errors import ApiError, error_body, log
 
 
@@ -161,3 +162,25 @@ class LimitBody:
         if media_type in UPLOAD_MEDIA_TYPES:
             return self.upload_limit, too_large
         return self.body_limit, body_too_large
+
+
+class CodecCors:
+    """CORS for the paths under `prefix` only, and for `origins` only: the Temporal UI
+    may call the codec endpoint from the browser; no other route is opened to it."""
+
+    def __init__(self, app: ASGIApp, prefix: str, origins: list[str]) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_credentials=True,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

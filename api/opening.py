@@ -11,9 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.deps import case_is_open, new_id
 from api.errors import ApiError, log
 from api.inputs import CaseCreate
+from api.records import case_is_open, new_id
 from kernel.settings import Settings
 from models.audit import append_event, canonical_json
 from models.enums import CaseStatus

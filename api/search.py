@@ -20,9 +20,10 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import case_scope
+from api.case_view import case_summary
 from api.inputs import CaseSearch, encode_cursor
-from api.views import CasesPublic, case_summary
+from api.schemas import CasesPublic
+from api.scope import case_scope
 from models.enums import TaskKind, TaskState
 from models.tables import Case, HumanTask, Operator
 
@@ -43,9 +44,9 @@ def case_filters(search: CaseSearch, operator: Operator) -> list[ColumnElement[b
     """The WHERE clause: the caller's scope first, then each filter given."""
     conditions = [case_scope(operator)]
     if search.status:
-        conditions.append(Case.status.in_([status.value for status in search.status]))
+        conditions.append(Case.status.in_(search.status))
     if search.risk_grade is not None:
-        conditions.append(Case.risk_grade == search.risk_grade.value)
+        conditions.append(Case.risk_grade == search.risk_grade)
     if search.branch is not None:
         conditions.append(Case.branch == search.branch)
     if search.assignee is not None:
@@ -67,8 +68,8 @@ def case_filters(search: CaseSearch, operator: Operator) -> list[ColumnElement[b
 def has_open_incident() -> ColumnElement[bool]:
     return exists().where(
         HumanTask.case_id == Case.case_id,
-        HumanTask.state == TaskState.OPEN.value,
-        HumanTask.kind == TaskKind.INCIDENT.value,
+        HumanTask.state == TaskState.OPEN,
+        HumanTask.kind == TaskKind.INCIDENT,
     )
 
 

@@ -1,5 +1,7 @@
 """Cases per second through the real ReleaseCaseWorkflow on a dev server
-(SQLite file), against a bare workflow with as many activities and one update.
+(SQLite file), against a bare workflow of the same business shape, fixed:
+13 no-op activities and one update. Also prints what one happy case costs in
+Temporal: history events, activities and workflow tasks.
 
     .venv/bin/python bench/throughput.py [--cases 20]
 
@@ -22,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import select  # noqa: E402
 from temporalio.client import WorkflowUpdateFailedError  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
@@ -32,6 +33,7 @@ from activities.ocr.engine import build_engine  # noqa: E402
 from activities.ocr.reader import DocumentReader  # noqa: E402
 from bench.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_step  # noqa: E402
 from kernel.binaries import temporal_cli_path  # noqa: E402
+from kernel.codec import KEYS_FILE, PayloadKeys, data_converter, new_key_entry  # noqa: E402
 from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
 from kernel.embedded_pg import EmbeddedPostgres  # noqa: E402
 from kernel.settings import Settings  # noqa: E402
@@ -103,7 +105,15 @@ async def approve_from_inbox(sessions, handle) -> None:
         await asyncio.sleep(0.1)
 
 
-async def run_real_case(sessions, client, store, facts, docs) -> int:
+# The yardstick's shape: what a release case does for its business, whatever the code.
+BARE_ACTIVITIES = 13
+
+
+def _count(history, field: str) -> int:
+    return sum(1 for e in history.events if e.HasField(field))
+
+
+async def run_real_case(sessions, client, store, facts, docs) -> tuple[int, int, int]:
     handle = await open_case(sessions, client, facts, TIMINGS)
     for doc_type, data in docs:
         await upload(sessions, store, handle, doc_type, data)
@@ -111,7 +121,11 @@ async def run_real_case(sessions, client, store, facts, docs) -> int:
     final = await handle.result()
     assert final.status == CaseStatus.COMPLETED, final
     history = await handle.fetch_history()
-    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+    return (
+        len(history.events),
+        _count(history, "activity_task_scheduled_event_attributes"),
+        _count(history, "workflow_task_completed_event_attributes"),
+    )
 
 
 async def run_bare_case(client, n: int, activities: int) -> None:
@@ -150,8 +164,10 @@ async def main(cases: int) -> None:
                 )
                 exits.callback(stop_process, proc)
                 sims[name] = match.group(1)
+            keys = PayloadKeys.parse(new_key_entry("bench"))
+            (root / KEYS_FILE).write_text(keys.serialise())  # the worker process reads it
             env = await WorkflowEnvironment.start_local(
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(keys),
                 dev_server_existing_path=str(temporal_cli_path()),
                 dev_server_extra_args=["--db-filename", str(root / "temporal.db")],
                 search_attributes=[CASE_STATUS_ATTR, RISK_GRADE_ATTR],
@@ -209,14 +225,20 @@ async def main(cases: int) -> None:
                 )
             )
             real_s = time.perf_counter() - started
-            activities = round(sum(counts) / len(counts))
+            events, activities, tasks = (sum(c[i] for c in counts) / len(counts) for i in range(3))
 
             started = time.perf_counter()
-            await asyncio.gather(*(run_bare_case(env.client, n, activities) for n in range(cases)))
+            await asyncio.gather(
+                *(run_bare_case(env.client, n, BARE_ACTIVITIES) for n in range(cases))
+            )
             bare_s = time.perf_counter() - started
 
     real_rate, bare_rate = cases / real_s, cases / bare_s
-    print(f"cases: {cases}, activities per case: {activities} (real, from history)")
+    print(
+        f"per happy case: {events:.0f} history events, {activities:.0f} activities, "
+        f"{tasks:.0f} workflow tasks"
+    )
+    print(f"cases: {cases}; bare workflow: {BARE_ACTIVITIES} no-op activities and one update")
     print(f"ReleaseCaseWorkflow: {real_rate:.2f} cases/s ({real_s:.1f}s)")
     print(f"bare workflow:       {bare_rate:.2f} cases/s ({bare_s:.1f}s)")
     print(f"ratio real/bare:     {real_rate / bare_rate:.2f}")

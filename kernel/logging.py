@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 
 import structlog
 
-# Resident ID numbers (18 chars, last may be X) and mainland mobile numbers.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+from models.masking import mask_text, masked
 
-
-def mask_pii_text(text: str) -> str:
-    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)[-4:]}", text)
-    return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
-
-
-def _mask_value(value):
-    if isinstance(value, str):
-        return mask_pii_text(value)
-    if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_mask_value(v) for v in value)
-    return value
+# Logs mask with the views' patterns, so a number hidden on a page is hidden in a log line.
+mask_pii_text = mask_text
 
 
 def mask_pii(_logger, _method, event_dict: dict) -> dict:
     """structlog processor: no ID number or phone number leaves the process unmasked."""
-    return {key: _mask_value(value) for key, value in event_dict.items()}
+    return masked(event_dict)
 
 
 def _flatten_temporal_context(_logger, _method, event_dict: dict) -> dict:

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel.codec import KEYS_FILE, CodecError, PayloadKeys
+
 CASES_TASK_QUEUE = "jieya-cases"
 OCR_TASK_QUEUE = "jieya-ocr"
 DEV_SECRET = "jieya-dev-secret-not-for-production"
@@ -50,6 +52,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
     log_format: str = Field("console", description="console | json")
+    # Keys that encrypt every Temporal payload (kernel/codec.py): `id:base64key`
+    # entries, newest first. Unset: the keys file named below, else the data dir's.
+    payload_keys: str | None = None
+    payload_keys_file: Path | None = None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_defaults(self) -> Settings:
@@ -66,6 +72,8 @@ class Settings(BaseSettings):
             ]
             if self.registry_hmac_secret == DEV_SECRET:
                 missing.append("JIEYA_REGISTRY_HMAC_SECRET (still the dev secret)")
+            if not self.payload_keys and not self.payload_keys_file:
+                missing.append("JIEYA_PAYLOAD_KEYS or JIEYA_PAYLOAD_KEYS_FILE")
             if missing:
                 raise ValueError("production settings missing: " + ", ".join(missing))
         return self
@@ -106,6 +114,19 @@ class Settings(BaseSettings):
             if "smtp_port" not in explicit:
                 found["smtp_port"] = int(port)
         return self.model_copy(update=found) if found else self
+
+    def payload_keyring(self) -> PayloadKeys | None:
+        """The keys that encrypt Temporal payloads, or None: payloads in plain text
+        (tests of old histories, or a deployment that has not set any)."""
+        if self.payload_keys:
+            return PayloadKeys.parse(self.payload_keys)
+        path = self.payload_keys_file or self.data_dir / KEYS_FILE
+        if self.payload_keys_file is None and not path.exists():
+            return None
+        try:
+            return PayloadKeys.parse(path.read_text())
+        except OSError as exc:
+            raise CodecError(f"cannot read the payload keys file {path}: {exc}") from None
 
     @property
     def documents_dir(self) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from kernel.codec import data_converter
 from kernel.settings import Settings
 
 CASE_STATUS_ATTR = SearchAttributeKey.for_keyword("CaseStatus")
@@ -16,7 +16,8 @@ async def connect_temporal(settings: Settings) -> Client:
     return await Client.connect(
         settings.resolved_temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        # Every payload encrypted (kernel/codec.py) when keys are configured.
+        data_converter=data_converter(settings.payload_keyring()),
         tls=settings.temporal_tls,
         api_key=settings.temporal_api_key,
     )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.masking import masked
 from models.tables import AuditEvent, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -46,7 +47,8 @@ async def append_event(
     details: dict,
     event_key: str,
 ) -> bool:
-    """Append one record to `stream` in the caller's transaction.
+    """Append one record to `stream` in the caller's transaction, ID and phone
+    numbers in `details` masked (`models.masking`).
 
     `event_key` makes a retried writer (an activity retry) a no-op; returns
     whether a record was written."""
@@ -65,7 +67,9 @@ async def append_event(
     ).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     at = utcnow()
-    details = json.loads(canonical_json(details))
+    # No full ID or phone number enters the trail (a risk reason quoting a document, a
+    # mismatch): the record holds the masked details, and its hash covers what it holds.
+    details = masked(json.loads(canonical_json(details)))
     digest = event_hash(prev_hash, stream, seq, event, actor, details, at)
     await session.exec(
         insert(AuditEvent).values(

@@ -1,5 +1,7 @@
 """Closed vocabularies shared by the workflow, the database and the API."""
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 
@@ -101,6 +103,47 @@ class TaskState(StrEnum):
     OPEN = "open"
     DONE = "done"
     CANCELLED = "cancelled"
+
+
+class TaskQueue(StrEnum):
+    """Who may take a task: anyone who decides, or (incidents, and tasks past their
+    deadline) only seniors; `models.rules` says which roles take from which queue."""
+
+    OPERATOR = "operator"
+    SENIOR = "senior"
+
+
+class SlaStage(StrEnum):
+    """Where a human task stands against its deadline (`TaskSlaInput.stage`).
+
+    On the wire OVERDUE carries the period it marks, `overdue-2`, `overdue-3`, …
+    (once each SLA period after the escalation), so each one is recorded once."""
+
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    OVERDUE = "overdue"
+    INCIDENT = "incident"
+
+    @classmethod
+    def of(cls, stage: str) -> SlaStage:
+        """The stage a wire value names: `overdue-N` is OVERDUE."""
+        base, _, period = stage.partition("-")
+        if period and (base != cls.OVERDUE or not period.isdigit()):
+            raise ValueError(f"{stage!r} is not an SLA stage")
+        return cls(base)
+
+    @classmethod
+    def overdue(cls, period: int) -> str:
+        """The wire value of the `period`-th overdue mark (2 is the first after the escalation)."""
+        return f"{cls.OVERDUE.value}-{period}"
+
+
+class OutboxStatus(StrEnum):
+    """An outbox row: `pending` until delivered (`sent`), `failed` once refused for good."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class LoanStatus(StrEnum):

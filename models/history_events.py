@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 JSON_ENCODINGS = ("json/plain", "json/protobuf")
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 def decode_payload(payload: dict) -> Any:
@@ -166,6 +167,8 @@ def parse_history(history: dict) -> ParsedHistory:
             if "failure" in attrs:
                 run.failure = failure_text(attrs["failure"])
             parsed.items.append(run)
+        elif kind == "MarkerRecorded" and attrs.get("markerName") == LOCAL_ACTIVITY_MARKER:
+            parsed.items.append(_local_activity(event, attrs, event_id))
         elif kind == "WorkflowExecutionSignaled":
             parsed.items.append(
                 SignalIn(
@@ -187,6 +190,28 @@ def parse_history(history: dict) -> ParsedHistory:
     for run in running.values():
         parsed.items.append(run)
     return parsed
+
+
+def _local_activity(event: dict, attrs: dict, event_id: int) -> ActivityRun:
+    """A local activity leaves only a marker: what ran (`data`) and its result. Ours
+    return what they wrote, so the result stands in for the input too."""
+    details = attrs.get("details", {})
+    about = first_payload(details.get("data"))
+    about = about if isinstance(about, dict) else {}
+    result = first_payload(details.get("result"))
+    at = event_time(event)
+    return ActivityRun(
+        event_id=event_id,
+        name=str(about.get("activity_type", "")),
+        input=result,
+        scheduled_at=at,
+        attempts=int(about.get("attempt") or 1),
+        outcome="failed" if "failure" in attrs else "completed",
+        closed_at=at,
+        closed_event_id=event_id,
+        result=result,
+        failure=failure_text(attrs["failure"]) if "failure" in attrs else None,
+    )
 
 
 def workflow_task_starts(history: dict) -> list[int]:

@@ -1,6 +1,6 @@
 """What the customer is told at each milestone (SMS text and e-mail)."""
 
-from models.enums import Milestone
+from models.enums import Milestone, SlaStage
 
 _TEXTS = {
     Milestone.RECEIVED: "您的车辆解押申请（案件号 {case_id}）已受理，请上传结清证明、身份证和机动车登记证书。",
@@ -32,7 +32,8 @@ def render_message(milestone: Milestone, case_id: str, detail: str = "") -> tupl
 def render_staff_alert(alert) -> tuple[str, str]:
     """Subject and text of a reminder, escalation or incident e-mail to the queues."""
     due = alert.due_at.strftime("%Y-%m-%d %H:%M UTC")
-    if alert.stage == "incident" and alert.incident is not None:
+    stage = SlaStage.of(alert.stage)
+    if stage == SlaStage.INCIDENT and alert.incident is not None:
         incident = alert.incident
         subject = f"[jieya] 故障待处理 {alert.case_id} {incident.step.value}"
         text = (
@@ -40,10 +41,10 @@ def render_staff_alert(alert) -> tuple[str, str]:
             f"尝试 {incident.attempts} 次）：{incident.message}\n"
             f"请在 {due} 前处理任务 {alert.task_id}：重试、跳过（如允许）、拒绝或取消。"
         )
-    elif alert.stage.startswith("overdue"):
+    elif stage == SlaStage.OVERDUE:
         subject = f"[jieya] 仍未处理 {alert.case_id} {alert.kind.value}"
         text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）已于 {due} 到期，至今仍未处理。"
-    elif alert.stage == "escalation":
+    elif stage == SlaStage.ESCALATION:
         subject = f"[jieya] 已超时升级 {alert.case_id} {alert.kind.value}"
         text = f"案件 {alert.case_id} 的任务 {alert.task_id}（{alert.kind.value}）已超过处理时限 {due}，已升级至高级审核队列。"
     else:

@@ -216,17 +216,34 @@ class StallReport(BaseModel):
 
 
 class RecordTransitionInput(BaseModel):
+    """The case row moved to where the workflow is, and (unless `event` is empty:
+    a step within a status) one audit record of it."""
+
     case_id: str
     status: CaseStatus
     step: str
-    event: str
+    event: str = ""
     event_key: str
     actor: str = "system"
     details: dict = Field(default_factory=dict)
     risk_grade: RiskGrade | None = None
+    # The row's round and missing documents, so the case page needs no workflow query.
+    round: int | None = None
+    missing_documents: list[DocType] | None = None
 
 
-class CaseRef(BaseModel):
+class Bookkept(BaseModel):
+    """An activity input that also carries the case's bookkeeping since the last
+    write: written first, in the same transaction as the activity's own work."""
+
+    records: list[RecordTransitionInput] = Field(default_factory=list)
+
+
+class RecordTransitionsInput(Bookkept):
+    """Bookkeeping with no step of its own to ride on (a local activity)."""
+
+
+class CaseRef(Bookkept):
     case_id: str
 
 
@@ -235,20 +252,22 @@ class RepaymentCheck(BaseModel):
     settled_at: date | None = None
     outstanding_amount: str
     reason: str
+    # Whether a guarantee company stands behind the loan (its release step runs only then).
+    has_guarantor: bool = True
 
 
-class ReviewDocumentInput(BaseModel):
+class ReviewDocumentInput(Bookkept):
     case_id: str
     document_id: str
 
 
-class AssessRiskInput(BaseModel):
+class AssessRiskInput(Bookkept):
     case_id: str
     round: int
     reviews: list[DocumentReview]
 
 
-class OpenTaskInput(BaseModel):
+class OpenTaskInput(Bookkept):
     case_id: str
     task_id: str
     kind: TaskKind
@@ -267,7 +286,7 @@ class TaskSlaInput(BaseModel):
     incident: Incident | None = None
 
 
-class CloseTaskInput(BaseModel):
+class CloseTaskInput(Bookkept):
     task_id: str
     cancelled: bool = False
 
@@ -277,9 +296,12 @@ class RecordDecisionInput(BaseModel):
     task_id: str | None
     decision_ref: str
     request: DecisionRequest
+    # Close the decided task in the same transaction (the workflow then needs no
+    # close_task of its own).
+    close_task: bool = False
 
 
-class SubmitDeregistrationInput(BaseModel):
+class SubmitDeregistrationInput(Bookkept):
     case_id: str
     idempotency_key: str
     callback_url: str | None = None

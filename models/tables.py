@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -15,13 +16,28 @@ from sqlalchemy import (
     Index,
     Numeric,
     String,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.enums import OPEN_STATUSES
+from models.enums import (
+    OPEN_STATUSES,
+    CaseStatus,
+    DecisionKind,
+    DocType,
+    LoanStatus,
+    NotificationChannel,
+    OutboxStatus,
+    RegistryOutcome,
+    RiskGrade,
+    Role,
+    TaskKind,
+    TaskQueue,
+    TaskState,
+)
 
 
 def utcnow() -> datetime:
@@ -34,6 +50,36 @@ def _timestamp(nullable: bool = False, index: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_column=column)
     return Field(default_factory=utcnow, sa_column=column)
+
+
+class Vocabulary(TypeDecorator):
+    """A VARCHAR(length) that Python reads and writes as one of our enums.
+
+    The column stays the plain VARCHAR the migrations made (no database enum to
+    migrate when a vocabulary grows); writers may pass the enum or its value, and
+    a value outside the vocabulary is refused before it reaches the database."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+    @property
+    def python_type(self) -> type:
+        return self.enum
+
+
+def _vocabulary(enum: type[StrEnum], length: int, **field: Any) -> Any:
+    return Field(sa_type=Vocabulary(enum, length), **field)
 
 
 def _json(default_factory=dict) -> Any:
@@ -55,7 +101,7 @@ class Loan(SQLModel, table=True):
     plate_no: str = Field(max_length=10, index=True)
     vin: str = Field(max_length=17, index=True)
     lender: str = Field(max_length=128)
-    status: str = Field(max_length=16)
+    status: LoanStatus = _vocabulary(LoanStatus, 16)
     outstanding_amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
     settled_at: date | None = None
     # Third-party guarantee company, when the loan had one (optional CSV columns).
@@ -68,7 +114,7 @@ class Operator(SQLModel, table=True):
     __tablename__ = "operators"
 
     name: str = Field(primary_key=True, max_length=64)
-    role: str = Field(max_length=16)
+    role: Role = _vocabulary(Role, 16)
     branch: str = Field(default="HQ", max_length=32)
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _timestamp()
@@ -107,9 +153,15 @@ class Case(SQLModel, table=True):
     borrower_email: str | None = Field(default=None, max_length=254)
     plate_no: str = Field(max_length=10, index=True)
     vin: str = Field(max_length=17, index=True)
-    status: str = Field(max_length=24)
+    status: CaseStatus = _vocabulary(CaseStatus, 24)
     step: str = Field(max_length=64)
-    risk_grade: str | None = Field(default=None, max_length=8, index=True)
+    # Written with every step by the workflow, so the case page needs no query to it.
+    round: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    missing_documents: list = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
+    risk_grade: RiskGrade | None = _vocabulary(RiskGrade, 8, default=None, index=True)
     branch: str = Field(default="HQ", max_length=32, index=True)
     # Denormalised from the open task so the inbox filters need no join.
     assignee: str | None = Field(default=None, max_length=64, index=True)
@@ -140,7 +192,7 @@ class Document(SQLModel, table=True):
 
     document_id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32)
-    doc_type: str = Field(max_length=40)
+    doc_type: DocType = _vocabulary(DocType, 40)
     sha256: str = Field(max_length=64, index=True)
     filename: str = Field(max_length=255)
     media_type: str = Field(max_length=64)
@@ -158,7 +210,7 @@ class OcrResult(SQLModel, table=True):
     document_id: str = Field(foreign_key="documents.document_id", max_length=32)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     sha256: str = Field(max_length=64, index=True)
-    doc_type: str = Field(max_length=40)
+    doc_type: DocType = _vocabulary(DocType, 40)
     engine: str = Field(max_length=32)
     fields: dict = _json()
     needs_review: bool
@@ -176,7 +228,7 @@ class OcrCacheEntry(SQLModel, table=True):
     __tablename__ = "ocr_cache"
 
     sha256: str = Field(primary_key=True, max_length=64)
-    doc_type: str = Field(primary_key=True, max_length=40)
+    doc_type: DocType = _vocabulary(DocType, 40, primary_key=True)
     engine: str = Field(primary_key=True, max_length=32)
     fields: dict = _json()
     needs_review: bool
@@ -191,7 +243,7 @@ class RiskAssessment(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     round: int = 1
-    grade: str = Field(max_length=8)
+    grade: RiskGrade = _vocabulary(RiskGrade, 8)
     reasons: list = _json(list)
     required_approvals: int = 1
     created_at: datetime = _timestamp()
@@ -203,12 +255,15 @@ class HumanTask(SQLModel, table=True):
 
     task_id: str = Field(primary_key=True, max_length=48)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
-    kind: str = Field(max_length=32)
-    state: str = Field(max_length=16)
+    kind: TaskKind = _vocabulary(TaskKind, 32)
+    state: TaskState = _vocabulary(TaskState, 16)
     round: int = 1
     # Which queue may take it: `operator`, or `senior` once escalated.
-    queue: str = Field(
-        default="operator", max_length=16, sa_column_kwargs={"server_default": "operator"}
+    queue: TaskQueue = _vocabulary(
+        TaskQueue,
+        16,
+        default=TaskQueue.OPERATOR,
+        sa_column_kwargs={"server_default": TaskQueue.OPERATOR.value},
     )
     assignee: str | None = Field(default=None, max_length=64, index=True)
     claimed_at: datetime | None = _timestamp(nullable=True)
@@ -229,8 +284,8 @@ class Decision(SQLModel, table=True):
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     task_id: str | None = Field(default=None, max_length=48)
     actor: str = Field(max_length=64)
-    role: str = Field(max_length=16)
-    decision: str = Field(max_length=24)
+    role: Role = _vocabulary(Role, 16)
+    decision: DecisionKind = _vocabulary(DecisionKind, 24)
     comment: str = Field(default="", max_length=2000)
     created_at: datetime = _timestamp()
 
@@ -241,7 +296,7 @@ class RegistryRequest(SQLModel, table=True):
     idempotency_key: str = Field(primary_key=True, max_length=96)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     registry_ref: str | None = Field(default=None, max_length=64)
-    status: str = Field(max_length=16)
+    status: RegistryOutcome = _vocabulary(RegistryOutcome, 16)
     reason: str | None = Field(default=None, max_length=500)
     attempts: int = 0
     submitted_at: datetime = _timestamp()
@@ -255,7 +310,7 @@ class RegistryCallbackReceipt(SQLModel, table=True):
 
     callback_id: str = Field(primary_key=True, max_length=128)
     idempotency_key: str = Field(max_length=96, index=True)
-    status: str = Field(max_length=16)
+    status: RegistryOutcome = _vocabulary(RegistryOutcome, 16)
     received_at: datetime = _timestamp()
 
 
@@ -268,13 +323,13 @@ class Notification(SQLModel, table=True):
     dedupe_key: str = Field(max_length=160, unique=True)
     case_id: str = Field(foreign_key="cases.case_id", max_length=32, index=True)
     milestone: str = Field(max_length=32)
-    channel: str = Field(max_length=8)
+    channel: NotificationChannel = _vocabulary(NotificationChannel, 8)
     recipient: str = Field(max_length=254)
     # Kept so the reconciler can send an e-mail again exactly as it was written.
     subject: str | None = Field(default=None, max_length=200)
     body: str
     # `pending` until delivered (`sent`); `failed` once the provider refused it for good.
-    status: str = Field(default="pending", max_length=16)
+    status: OutboxStatus = _vocabulary(OutboxStatus, 16, default=OutboxStatus.PENDING)
     attempts: int = 0
     provider_ref: str | None = Field(default=None, max_length=96)
     # The last delivery attempt and why it did not go out: the reconciler resends

@@ -20,6 +20,7 @@ from models.timeline_rows import (
     EntryKind,
     TimelineEntry,
     activity_entry,
+    carried_entries,
     signal_entry,
 )
 
@@ -63,8 +64,9 @@ def _from_history(parsed: ParsedHistory) -> tuple[list[TimelineEntry], dict[str,
         if isinstance(item, SignalIn):
             entries.append(signal_entry(item))
             continue
-        made = activity_entry(item)
-        if made is not None:
+        for made in [*carried_entries(item), activity_entry(item)]:
+            if made is None or (made[1] and made[1] in by_key):
+                continue  # several activities may carry the same record: one row
             entries.append(made[0])
             if made[1]:
                 by_key[made[1]] = made[0]

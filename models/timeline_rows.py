@@ -57,7 +57,10 @@ def _result(run: ActivityRun) -> dict:
 
 
 def _transition(run: ActivityRun) -> dict:
-    step = _input(run)
+    return _step_row(_input(run))
+
+
+def _step_row(step: dict) -> dict:
     is_status = str(step.get("event", "")).startswith("status.")
     details = {k: v for k, v in (step.get("details") or {}).items() if v not in ("", None, [], {})}
     what = f"{step.get('status')} · {step.get('step')}" if is_status else step.get("event", "")
@@ -180,6 +183,8 @@ DESCRIBE: dict[str, Callable[[ActivityRun], dict | None]] = {
     "mark_task_sla": _sla,
     "confirm_guarantor_release": _guarantor,
     "close_task": _quiet,
+    # Its records are rows of their own (`carried_entries`).
+    "record_transitions": lambda run: None,
     "verify_repayment": _quiet,
     "assess_risk": _quiet,
 }
@@ -201,6 +206,25 @@ def activity_entry(run: ActivityRun) -> tuple[TimelineEntry, str | None] | None:
         **described,
     )
     return entry, key
+
+
+def carried_entries(run: ActivityRun) -> list[tuple[TimelineEntry, str | None]]:
+    """The bookkeeping an activity carried (since incidents, records ride with the
+    step's own activity): one row per audit record, at the activity's time."""
+    records = _input(run).get("records")
+    rows = []
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict) or not record.get("event"):
+            continue  # a row-only move within a status: no audit record, no row
+        described = _step_row(record)
+        key = described.pop("key", None)
+        entry = TimelineEntry(
+            at=run.closed_at or run.scheduled_at,
+            event_id=run.closed_event_id or run.event_id,
+            **described,
+        )
+        rows.append((entry, key))
+    return rows
 
 
 def signal_entry(signal: SignalIn) -> TimelineEntry:

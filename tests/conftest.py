@@ -16,15 +16,20 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from kernel.binaries import temporal_test_server_path
+from kernel.codec import KEYS_FILE, PayloadKeys, data_converter
 from kernel.db import create_engine, session_factory, upgrade_database
 from kernel.embedded_pg import EmbeddedPostgres
 from tests.utils.processes import start_process, stop_process
 
 SEARCH_ATTRIBUTES = ("CaseStatus", "RiskGrade")
+# Every test's Temporal payloads are encrypted, as in production, with the key the
+# committed histories were recorded under (a test key: it protects nothing real).
+TEST_KEYS_FILE = Path(__file__).resolve().parent / "histories" / KEYS_FILE
+TEST_KEYS = PayloadKeys.parse(TEST_KEYS_FILE.read_text())
+TEST_CONVERTER = data_converter(TEST_KEYS)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -123,7 +128,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping server per test module: workflows one module leaves
     running (API tests run no worker) must not stall another module's clock."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         test_server_existing_path=str(temporal_test_server_path()),
     )
     try:
@@ -135,7 +140,11 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("jieya-data")
+    """The data dir of the tests' settings; it holds the test payload keys, so every
+    process started with it (the API, CLI commands) encrypts as the tests do."""
+    path = tmp_path_factory.mktemp("jieya-data")
+    shutil.copy(TEST_KEYS_FILE, path / KEYS_FILE)
+    return path
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -145,7 +154,7 @@ async def dev_env(tmp_path_factory) -> AsyncIterator[WorkflowEnvironment]:
     from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR
 
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_existing_path=str(temporal_cli_path()),
         dev_server_extra_args=["--db-filename", str(tmp_path_factory.mktemp("tdb") / "t.db")],
         search_attributes=[CASE_STATUS_ATTR, RISK_GRADE_ATTR],

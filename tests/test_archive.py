@@ -19,6 +19,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.archive_activities import HistoryArchiver, closed_cases_query
+from kernel.codec import decrypt_json
 from kernel.db import create_engine, session_factory
 from kernel.settings import CASES_TASK_QUEUE
 from models.archive import ArchiveClosedCasesInput, save_history
@@ -27,6 +28,7 @@ from models.enums import Role
 from models.operators import add_operator
 from models.payloads import ReleaseCaseInput
 from models.tables import Case, CaseHistory
+from tests.conftest import TEST_KEYS, TEST_KEYS_FILE
 from tests.utils.databases import fresh_database
 from tests.utils.factories import insert_loan, new_facts, phone_for
 from tests.utils.inprocess import FakeTemporal, in_process_api
@@ -177,6 +179,7 @@ async def _forgotten_case(sessions) -> str:
 def jieya(url: str, temporal: str, *args: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIEYA_")}
     env.update(JIEYA_DATABASE_URL=url, JIEYA_TEMPORAL_ADDRESS=temporal, JIEYA_LOG_LEVEL="WARNING")
+    env["JIEYA_PAYLOAD_KEYS_FILE"] = str(TEST_KEYS_FILE)  # the histories are encrypted
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", *args],
         cwd=cwd,
@@ -208,7 +211,9 @@ async def test_replay_and_export_read_the_archive_after_retention(dev_env, archi
     document = json.loads((tmp_path / f"{case_id}.json").read_text())
     assert document["history_source"] == "archive" and document["replay"]["ok"]
     assert document["audit"]["verification"]["ok"] and len(document["audit"]["records"]) == 2
-    assert document["history"]["events"] == from_file(RECORDED).as_dict()["events"]
+    # The auditor's file holds the history decrypted: it reads (and replays) without keys.
+    readable = decrypt_json(from_file(RECORDED).as_dict(), TEST_KEYS)
+    assert document["history"]["events"] == readable["events"]
     kinds = {entry["kind"] for entry in document["timeline"]["entries"]}
     assert {"started", "step", "decision", "closed"} <= kinds
     # An auditor can replay the file they kept.

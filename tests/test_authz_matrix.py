@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from kernel.codec import new_key_entry
 from models.enums import Role, TaskKind, TaskState
 from models.loans import LOAN_COLUMNS, upsert_loans
 from models.operators import add_operator
@@ -50,6 +51,9 @@ MATRIX: dict[str, tuple] = {
     "POST /api/v1/tasks/{task_id}/release":                  (403,   404,     200,   404,     403,   403,     200,   200),
     "POST /api/v1/tasks/{task_id}/assign":                   (403,   403,     200,   404,     403,   403,     200,   200),
     "POST /api/v1/loans/import":                             (403,   403,     200,   200,     403,   403,     200,   200),
+    # Temporal payloads in plain form: for those who audit, whatever the branch.
+    "POST /api/v1/codec/decode":                             (403,   403,     403,   403,     200,   200,     200,   200),
+    "POST /api/v1/codec/encode":                             (403,   403,     403,   403,     200,   200,     200,   200),
 }
 # fmt: on
 
@@ -83,10 +87,12 @@ async def people(sessions) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def api(database_url, tmp_path_factory):
-    async with in_process_api(database_url, tmp_path_factory.mktemp("authz"), FakeTemporal()) as (
-        client,
-        app,
-    ):
+    async with in_process_api(
+        database_url,
+        tmp_path_factory.mktemp("authz"),
+        FakeTemporal(),
+        payload_keys=new_key_entry("authz"),
+    ) as (client, app):
         yield client, app
 
 
@@ -163,6 +169,9 @@ async def call(api: httpx.AsyncClient, endpoint: str, t: Target, token: str) -> 
         return await api.post(url, json={"decision": "approve"}, headers=headers)
     if endpoint.endswith("/assign"):
         return await api.post(url, json={"operator": t.colleague}, headers=headers)
+    if "/codec/" in endpoint:
+        payload = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}  # json/plain {}
+        return await api.post(url, json={"payloads": [payload]}, headers=headers)
     if endpoint.endswith("/loans/import"):
         files = {"file": ("ledger.csv", ledger_csv(t.contract_no + "-L"), "text/csv")}
         return await api.post(url, files=files, headers=headers)

@@ -9,9 +9,11 @@ import sys
 
 from sqlalchemy import select
 
+from kernel.codec import decrypt_json
 from models.audit_verify import verify_chains
 from models.tables import AuditEvent
 from models.timeline import EntryKind, build_timeline
+from tests.conftest import TEST_KEYS, TEST_KEYS_FILE
 from tests.utils.factories import (
     approve_until_closed,
     insert_loan,
@@ -25,7 +27,10 @@ from tests.utils.processes import REPO_ROOT
 def jieya(database_url: str, temporal: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIEYA_")}
     env.update(
-        JIEYA_DATABASE_URL=database_url, JIEYA_TEMPORAL_ADDRESS=temporal, JIEYA_LOG_LEVEL="WARNING"
+        JIEYA_DATABASE_URL=database_url,
+        JIEYA_TEMPORAL_ADDRESS=temporal,
+        JIEYA_LOG_LEVEL="WARNING",
+        JIEYA_PAYLOAD_KEYS_FILE=str(TEST_KEYS_FILE),  # its payloads are encrypted
     )
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", *args],
@@ -45,7 +50,7 @@ async def test_a_completed_case_replays_and_its_trail_backs_every_step(case_work
     final = await approve_until_closed(handle)
     assert final.status.is_closed
 
-    history = (await handle.fetch_history()).to_json_dict()
+    history = decrypt_json((await handle.fetch_history()).to_json_dict(), TEST_KEYS)
     async with case_worker.sessions() as session:
         audit = list(
             (

@@ -155,6 +155,16 @@ def test_every_text_exists_in_both_languages():
     assert used <= set(texts["zh"]), f"texts without words: {sorted(used - set(texts['zh']))}"
 
 
+async def viewed(live: Live, case_id: str) -> list[tuple[str, str]]:
+    """(who, document_id) of every recorded read of the case's files, oldest first."""
+    history = (await live.api.get(f"/cases/{case_id}/history", headers=live.auth("carol"))).json()
+    return [
+        (e["actor"], e["details"]["document_id"])
+        for e in history["data"]
+        if e["event"] == "document.viewed"
+    ]
+
+
 async def test_document_content_is_served_to_signed_in_callers_only(live: Live, waiting_case):
     document_id, data = next(iter(waiting_case.documents.items()))
     path = f"/cases/{waiting_case.case_id}/documents/{document_id}/content"
@@ -163,6 +173,7 @@ async def test_document_content_is_served_to_signed_in_callers_only(live: Live, 
     assert read.headers["content-type"] == "image/png"
     assert read.headers["cache-control"] == "private, no-store"
     assert read.content == data
+    assert ("c-carol", document_id) in await viewed(live, waiting_case.case_id)
     anonymous = await live.api.get(path)
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
     unknown = await live.api.get(
@@ -240,6 +251,9 @@ async def test_sign_in_open_a_task_approve_and_see_the_case_move_on(
             "imgs => imgs.map(i => i.complete && i.naturalWidth)"
         )
         assert all(widths), f"a thumbnail did not load: {widths}"
+        # Each thumbnail is a read of the file, recorded once per fetch (the lightbox reuses it).
+        dave_read = {doc for who, doc in await viewed(live, case_id) if who == "c-dave"}
+        assert dave_read == set(waiting_case.documents)
         await page.screenshot(path=str(SCREENSHOTS / "console-case.png"), full_page=True)
 
         # Document review (if OCR doubted anything) comes before the approval; operators do both.

@@ -15,13 +15,13 @@ import pytest_asyncio
 from PIL import Image
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from models.enums import CaseStatus, DecisionKind, DocType, RegistryOutcome, Role, Step, TaskKind
 from models.loans import read_loans_csv, upsert_loans
 from models.payloads import CaseTimings, DecisionRequest, RegistryResult
 from models.tables import AuditEvent, Case, Decision, HumanTask, Notification
+from tests.conftest import TEST_CONVERTER
 from tests.utils.factories import (
     REQUIRED,
     approve_until_closed,
@@ -432,7 +432,7 @@ async def test_a_registry_that_stays_pending_is_chased_daily_across_short_runs(s
     runs = [run.history for run in await load_case_runs(stack.client, None, handle.id)]
     assert len(runs) == state.run >= 2
     print(f"\n10 days PENDING: {len(runs)} runs, events {[len(h.events) for h in runs]}")
-    replayer = Replayer(workflows=[ReleaseCaseWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ReleaseCaseWorkflow], data_converter=TEST_CONVERTER)
     for history in runs:
         assert len(history.events) < 2000, f"run {history.run_id}: {len(history.events)} events"
         await replayer.replay_workflow(history)

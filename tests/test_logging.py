@@ -9,6 +9,7 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
 from kernel.logging import configure_logging, get_logger, mask_pii_text
+from models.masking import masked
 
 
 def _capture(fmt="json") -> io.StringIO:
@@ -48,3 +49,14 @@ async def test_activity_logs_carry_the_workflow_id_and_are_masked():
     line = json.loads(buffer.getvalue().strip().splitlines()[-1])
     assert line["activity_type"] and line["case_id"] == line["workflow_id"]
     assert "13812345678" not in line["event"] and "11010519491231002X" not in line["event"]
+
+
+def test_log_lines_mask_as_the_views_do():
+    """One masker: an OCR misreading of an ID number, which no digit pattern catches,
+    is masked in a log line by its key, exactly as the case page masks it."""
+    buffer = _capture()
+    reading = {"id_number": {"value": "1101011990O307123X", "confidence": 0.8}}
+    get_logger("t").info("ocr read", fields=reading)
+    line = json.loads(buffer.getvalue().strip().splitlines()[-1])
+    assert line["fields"] == masked(reading)
+    assert line["fields"]["id_number"]["value"] == "110101********123X"

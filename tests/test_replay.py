@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from kernel.codec import decrypt_json
 from models.enums import Milestone
 from models.history_events import attributes, decode_payloads, event_kind
 from models.payloads import CaseState, ReleaseCaseInput
 from models.timeline import build_timeline
+from tests.conftest import TEST_CONVERTER, TEST_KEYS, TEST_KEYS_FILE
 from tests.histories.paths import PATHS
 from tests.utils.processes import REPO_ROOT
 from workers.replay import COMMAND_EVENTS, build_replayer, replay_history
@@ -39,7 +40,7 @@ def test_every_case_path_has_a_recorded_history():
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_recorded_history_replays_with_todays_code(path: Path):
-    outcome = await replay_history(from_file(path).history, build_replayer())
+    outcome = await replay_history(from_file(path).history, build_replayer(TEST_KEYS))
     assert outcome.ok, (
         f"{outcome.describe()}\nIf the change is deliberate, guard it with "
         f"workflow.patched() and re-record: {RECORD_COMMAND}"
@@ -90,7 +91,7 @@ def _approved_notice(events: list[dict]) -> dict:
 
 
 def _replayer(workflow_class: type) -> Replayer:
-    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    return Replayer(workflows=[workflow_class], data_converter=TEST_CONVERTER)
 
 
 async def test_a_workflow_that_starts_differently_fails_at_the_first_command():
@@ -106,7 +107,7 @@ async def test_an_edit_in_the_middle_is_located_at_the_event_it_breaks():
     loaded = from_file(HISTORIES / "happy.json")
     outcome = await replay_history(loaded.history, _replayer(WithoutTheApprovedNotice))
     assert not outcome.ok and "Nondeterminism" in outcome.message, outcome.describe()
-    expected = _approved_notice(loaded.as_dict()["events"])
+    expected = _approved_notice(decrypt_json(loaded.as_dict(), TEST_KEYS)["events"])
     assert (outcome.event_id, outcome.event_type, outcome.event_name) == (
         int(expected["eventId"]),
         "ActivityTaskScheduled",
@@ -118,6 +119,7 @@ def jieya_replay(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProce
     # No JIEYA_* from the caller: a history file needs neither database nor Temporal.
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIEYA_")}
     env["PYTHONPATH"] = str(cwd)
+    env["JIEYA_PAYLOAD_KEYS_FILE"] = str(TEST_KEYS_FILE)  # the histories are encrypted
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", "replay", *args],
         cwd=cwd,
@@ -131,7 +133,7 @@ def jieya_replay(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProce
 def test_cli_replays_a_file_and_prints_its_timeline():
     done = jieya_replay("--file", str(HISTORIES / "four_eyes.json"))
     assert done.returncode == 0, done.stdout + done.stderr
-    case_id = from_file(HISTORIES / "four_eyes.json").case_id
+    case_id = from_file(HISTORIES / "four_eyes.json", TEST_KEYS).case_id
     assert done.stdout.startswith(f"OK {case_id}")
     decisions = [line for line in done.stdout.splitlines() if " decision " in line]
     assert len(decisions) == 2, done.stdout
@@ -157,7 +159,7 @@ def test_cli_exits_1_naming_case_and_event_when_the_workflow_was_edited(tmp_path
     history = HISTORIES / "happy.json"
     done = jieya_replay("--file", str(history), "--no-timeline", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    case_id = from_file(history).case_id
+    case_id = from_file(history, TEST_KEYS).case_id
     first = _first_command(from_file(history).as_dict()["events"])
     assert f"NON-DETERMINISTIC {case_id}" in done.stdout
     assert f"at event {first['eventId']} {event_kind(first)}" in done.stdout
@@ -185,6 +187,6 @@ async def test_the_recorder_writes_histories_that_replay(tmp_path, database_url)
         timeout=240,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    written = from_file(tmp_path / "documents_timed_out.json")
-    assert (await replay_history(written.history)).ok
-    assert build_timeline(written.as_dict()).status == "CANCELLED"
+    written = from_file(tmp_path / "documents_timed_out.json", TEST_KEYS)
+    assert (await replay_history(written.history, build_replayer(TEST_KEYS))).ok
+    assert build_timeline(decrypt_json(written.as_dict(), TEST_KEYS)).status == "CANCELLED"

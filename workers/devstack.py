@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+from kernel.codec import ensure_keys_file
 from kernel.embedded_pg import PG_HOST, EmbeddedPostgres, EmbeddedPostgresError
 from kernel.settings import LOCK_FILE, STACK_FILE, Settings
 from workers import devpieces as pieces
@@ -122,6 +123,10 @@ class _DevStackRun:
 
     async def start(self) -> tuple[Settings, DevStack]:
         settings, sup, ports = self.settings, self.supervisor, self.ports
+        if not settings.payload_keys and not settings.payload_keys_file:
+            # Every Temporal payload is encrypted; the dev stack keeps its key here,
+            # where the worker, the API and the CLI next to it find it.
+            ensure_keys_file(self.data_dir)
         self._resolve_ports()
         database_url = settings.database_url or await self._start_postgres()
         self._set(database_url=database_url)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 from temporalio.client import Client
 
+from kernel.codec import PayloadKeys, decrypt_json
 from kernel.db import SessionFactory
 from kernel.settings import Settings
 from kernel.temporal import connect_temporal
@@ -31,8 +32,8 @@ from models.tables import (
     RiskAssessment,
 )
 from models.timeline import build_timeline
-from workers.replay import replay_history
-from workflows.history import load_case_history
+from workers.replay import build_replayer, replay_history
+from workflows.history import load_case_runs
 
 EXPORT_FORMAT = "jieya-case-export/1"
 
@@ -49,8 +50,14 @@ async def _all(session, table: type[SQLModel], case_id: str, *order) -> list:
     )
 
 
-async def case_export(sessions: SessionFactory, client: Client | None, case_id: str) -> dict | None:
-    """The export document, or None when there is no such case."""
+async def case_export(
+    sessions: SessionFactory,
+    client: Client | None,
+    case_id: str,
+    keys: PayloadKeys | None = None,
+) -> dict | None:
+    """The export document, or None when there is no such case. Its histories are
+    decrypted with `keys`: an auditor's file reads (and replays) without them."""
     async with sessions() as session:
         case = await session.get(Case, case_id)
         if case is None:
@@ -74,11 +81,13 @@ async def case_export(sessions: SessionFactory, client: Client | None, case_id: 
                 await _all(session, RegistryRequest, case_id, RegistryRequest.submitted_at)
             ),
         }
-        loaded = await load_case_history(client, session, case_id)
+        runs = await load_case_runs(client, session, case_id)
     async with sessions() as session:
         verification = await verify_chains(session, case_id)
-    history = loaded.as_dict() if loaded else None
-    replay = await replay_history(loaded.history) if loaded else None
+    loaded = runs[-1] if runs else None
+    readable = [decrypt_json(run.as_dict(), keys) for run in runs]
+    history = readable[-1] if readable else None
+    replay = await replay_history(loaded.history, build_replayer(keys)) if loaded else None
     return {
         "format": EXPORT_FORMAT,
         "exported_at": datetime.now(UTC).isoformat(),
@@ -95,6 +104,8 @@ async def case_export(sessions: SessionFactory, client: Client | None, case_id: 
         "history_source": loaded.source.value if loaded else None,
         "run_id": loaded.run_id if loaded else None,
         "history": history,
+        # A case that continued as new: its earlier runs, first to last.
+        "earlier_runs": readable[:-1],
     }
 
 
@@ -123,7 +134,7 @@ async def run_case_export(
     except RuntimeError as error:  # the SDK's "failed client connect"
         typer.echo(f"Temporal not reachable ({error}); exporting the archived history", err=True)
         client = None
-    document = await case_export(sessions, client, case_id)
+    document = await case_export(sessions, client, case_id, settings.payload_keyring())
     if document is None:
         typer.echo(f"no case {case_id}", err=True)
         return 3

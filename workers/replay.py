@@ -14,9 +14,9 @@ from pathlib import Path
 import typer
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from kernel.codec import PayloadKeys, data_converter, decrypt_json
 from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.settings import Settings
 from kernel.temporal import connect_temporal
@@ -72,8 +72,9 @@ class ReplayOutcome:
         return f"NON-DETERMINISTIC {self.workflow_id} run {self.run_id} at {where}: {self.message}"
 
 
-def build_replayer() -> Replayer:
-    return Replayer(workflows=REPLAY_WORKFLOWS, data_converter=pydantic_data_converter)
+def build_replayer(keys: PayloadKeys | None = None) -> Replayer:
+    """A replayer that reads encrypted payloads with `keys` (and plain ones anyway)."""
+    return Replayer(workflows=REPLAY_WORKFLOWS, data_converter=data_converter(keys))
 
 
 async def _fails(replayer: Replayer, history: WorkflowHistory) -> Exception | None:
@@ -167,13 +168,22 @@ async def _audit(sessions: SessionFactory | None, case_id: str) -> list[AuditEve
         return list(rows.scalars())
 
 
-async def _replay_loaded(
-    replayer: Replayer, loaded: LoadedHistory, sessions: SessionFactory | None, timeline: bool
-) -> ReplayOutcome:
-    outcome = await replay_history(loaded.history, replayer)
+@dataclass(frozen=True)
+class Replaying:
+    """What every replay of one command shares."""
+
+    replayer: Replayer
+    keys: PayloadKeys | None
+    sessions: SessionFactory | None
+
+
+async def _replay_loaded(run: Replaying, loaded: LoadedHistory, timeline: bool) -> ReplayOutcome:
+    outcome = await replay_history(loaded.history, run.replayer)
     typer.echo(f"{outcome.describe()} [history from {loaded.source.value}]")
     if timeline:
-        built = build_timeline(loaded.as_dict(), await _audit(sessions, loaded.case_id))
+        # The timeline reads decisions and comments out of the payloads: decrypted.
+        readable = decrypt_json(loaded.as_dict(), run.keys)
+        built = build_timeline(readable, await _audit(run.sessions, loaded.case_id))
         for line in render_timeline(loaded.case_id, built):
             typer.echo(line)
     return outcome
@@ -212,17 +222,18 @@ async def run_replay(
     if sum((case_id is not None, file is not None, all_cases)) != 1:
         typer.echo("give exactly one of CASE_ID, --file HISTORY.json or --all", err=True)
         return EXIT_USAGE
-    replayer = build_replayer()
+    keys = settings.payload_keyring()
     engine = create_engine(settings.database_url, pool_size=2) if settings.database_url else None
     sessions = session_factory(engine) if engine else None
+    run = Replaying(build_replayer(keys), keys, sessions)
     try:
         if file is not None:
             try:
-                loaded = from_file(file)
+                loaded = from_file(file, keys)
             except (OSError, ValueError) as error:
                 typer.echo(f"cannot read {file}: {error}", err=True)
                 return EXIT_USAGE
-            outcome = await _replay_loaded(replayer, loaded, sessions, timeline is not False)
+            outcome = await _replay_loaded(run, loaded, timeline is not False)
             return EXIT_OK if outcome.ok else EXIT_NONDETERMINISM
         if all_cases and sessions is None:
             typer.echo("--all needs JIEYA_DATABASE_URL (the case list lives there)", err=True)
@@ -230,33 +241,28 @@ async def run_replay(
         client = await _connect(settings)
         ids = [case_id] if case_id else await _case_ids(sessions, since)
         show = timeline is True or (timeline is None and not all_cases)
-        return await _replay_cases(replayer, client, sessions, ids, show, summary=all_cases)
+        return await _replay_cases(run, client, ids, show, summary=all_cases)
     finally:
         if engine is not None:
             await engine.dispose()
 
 
 async def _replay_cases(
-    replayer: Replayer,
-    client: Client | None,
-    sessions: SessionFactory | None,
-    case_ids: list[str],
-    timeline: bool,
-    summary: bool,
+    run: Replaying, client: Client | None, case_ids: list[str], timeline: bool, summary: bool
 ) -> int:
     failed, missing, seconds = [], [], []
     for case_id in case_ids:
-        if sessions is None:
+        if run.sessions is None:
             runs = await load_case_runs(client, None, case_id)
         else:
-            async with sessions() as session:
+            async with run.sessions() as session:
                 runs = await load_case_runs(client, session, case_id)
         if not runs:
             typer.echo(f"MISSING {case_id}: neither Temporal nor the archive has its history")
             missing.append(case_id)
             continue
         # A case that continued as new is replayed run by run, first to last.
-        outcomes = [await _replay_loaded(replayer, run, sessions, timeline) for run in runs]
+        outcomes = [await _replay_loaded(run, one, timeline) for one in runs]
         seconds.append(sum(o.seconds for o in outcomes))
         failed.extend(o for o in outcomes if not o.ok)
     if summary:

@@ -76,6 +76,7 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
     guarantor = GuarantorActivities(sessions, ledger, channels)
     return [
         cases.record_transition,
+        cases.record_transitions,
         cases.verify_repayment,
         cases.assess_risk,
         cases.open_task,

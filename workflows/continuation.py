@@ -66,6 +66,7 @@ class Continuation:
         await self._event(
             "case.continued", {"run": self._run + 1, "resume": resume.value, "events": events}
         )
+        await self._flush()  # the next run starts with nothing queued
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.logger.info("continuing as new", extra={"run": self._run + 1, "events": events})
         workflow.continue_as_new(self._input.model_copy(update={"carried": self._carry(resume)}))

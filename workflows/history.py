@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
+from kernel.codec import PayloadKeys, decrypt_json
 from kernel.logging import get_logger
 from models.archive import archived_run, latest_archived
 from models.history_events import parse_history
@@ -142,10 +143,11 @@ def history_json(document: dict) -> dict:
     raise ValueError("no workflow history in this file (expected 'events' or 'history.events')")
 
 
-def from_file(path: Path) -> LoadedHistory:
+def from_file(path: Path, keys: PayloadKeys | None = None) -> LoadedHistory:
     history = history_json(json.loads(path.read_text()))
-    # The file does not carry the workflow id; the case input it started with does.
-    started = parse_history(history).input
+    # The file does not carry the workflow id; the case input it started with does
+    # (encrypted, in a history recorded with the payload codec).
+    started = parse_history(decrypt_json(history, keys)).input
     case_id = started.get("case_id") if isinstance(started, dict) else None
     return LoadedHistory(
         case_id or path.stem,

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         RecordDecisionInput,
         TaskSlaInput,
     )
-    from workflows.decisions import DecisionRefused, DecisionRules, target_task
+    from workflows.decisions import DecisionRules, target_task
     from workflows.policies import DB_ACTIVITY, INCIDENT_RECORD
 
 APPROVAL_KINDS = (TaskKind.APPROVAL, TaskKind.SECOND_APPROVAL)
@@ -59,9 +59,7 @@ class HumanTasks:
             self._side_tasks[task.task_id] = task
         else:
             self._task = task
-            await self._enter(
-                CaseStatus.AWAITING_APPROVAL, f"awaiting_{kind.value}", for_incident=bool(incident)
-            )
+            await self._enter(CaseStatus.AWAITING_APPROVAL, f"awaiting_{kind.value}")
         opening = OpenTaskInput(
             case_id=self._case_id,
             task_id=task.task_id,
@@ -79,7 +77,8 @@ class HumanTasks:
             self._side_tasks.pop(task.task_id, None)
         else:
             self._task = outer
-        await self._close_task_row(task)
+        if not self._resilient:  # since incidents, recording the decision closes the task
+            await self._close_task_row(task)
         if decision.decision == DecisionKind.REQUEST_DOCUMENTS:
             wanted = decision.documents or list(REQUIRED_DOC_TYPES)
             for doc_type in wanted:
@@ -102,14 +101,20 @@ class HumanTasks:
         if not self._resilient:
             await workflow.execute_activity_method(activity, request, **DB_ACTIVITY)
             return
-        if incident is None:
-            await self._guarded(
-                Step.HUMAN_TASK,
-                lambda: workflow.execute_activity_method(activity, request, **DB_ACTIVITY),
+
+        def write(policy: dict):
+            # The task row carries the case's queued bookkeeping (its status, mostly).
+            return self._carrying(
+                lambda records: workflow.execute_activity_method(
+                    activity, request.model_copy(update={"records": records}), **policy
+                )
             )
+
+        if incident is None:
+            await self._guarded(Step.HUMAN_TASK, lambda: write(DB_ACTIVITY))
             return
         try:
-            await workflow.execute_activity_method(activity, request, **INCIDENT_RECORD)
+            await write(INCIDENT_RECORD)
         except ActivityError as error:
             workflow.logger.error("incident not recorded", extra={"error": str(error.cause)})
 
@@ -192,22 +197,6 @@ class HumanTasks:
     def _validate_decide(self, request: DecisionRequest) -> None:
         self._rules().check(request)
 
-    @workflow.signal
-    async def decide_signal(self, request: DecisionRequest) -> None:
-        """The same decision for tools that can only signal; refusals are logged."""
-        try:
-            self._rules().check(request)
-        except DecisionRefused as refused:
-            workflow.logger.warning("decision signal refused", extra={"reason": str(refused)})
-            await self._event(
-                "decision.refused",
-                {"reason": str(refused), "type": refused.type},
-                request.actor,
-                best_effort=True,
-            )
-            return
-        await self._accept(request)
-
     def _open_tasks(self) -> list[OpenTask]:
         return ([self._task] if self._task else []) + list(self._side_tasks.values())
 
@@ -231,13 +220,15 @@ class HumanTasks:
             task_id=task.task_id,
             decision_ref=f"{task.task_id}:{request.decision.value}:{request.actor}",
             request=request,
+            close_task=self._resilient,
         )
         if self._resilient:
             # Recorded before the case acts on it: a decision that cannot be
             # written (the update fails, the caller is told) changes nothing.
             self._deciding.add(task.task_id)
             try:
-                await workflow.execute_activity_method(
+                # Local: a short write the person is waiting for, one marker in the history.
+                await workflow.execute_local_activity_method(
                     CaseActivities.record_decision, recording, **DB_ACTIVITY
                 )
             finally:

@@ -96,6 +96,8 @@ class Incidents:
                 continue
             if verdict == DecisionKind.SKIP:
                 await self._event("incident.skipped", {"step": step.value})
+                if side:  # the main flow may be waiting: nothing else carries it soon
+                    await self._flush()
                 return None
             raise CaseEnded(verdict)
 

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.registry_activities import RegistryActivities
     from models.enums import CaseStatus, DecisionKind, RegistryOutcome, Step, TaskKind
     from models.payloads import (
+        CaseTimings,
         CheckDeregistrationInput,
         RegistryResult,
         Resume,
@@ -29,6 +30,17 @@ TRY_AGAIN = (DecisionKind.APPROVE, DecisionKind.RETRY)
 
 
 class RegistryStep:
+    # The workflow's state this step reads and writes (ReleaseCaseWorkflow owns it);
+    # it also uses the workflow's `_enter`, `_move_to`, `_guarded`, `_carrying`,
+    # `_ask` and `_continue_as_new_if_due`.
+    _case_id: str
+    _step: str
+    _timings: CaseTimings
+    _resilient: bool
+    _registry_key: str | None
+    _registry_attempt: int
+    _registry_result: RegistryResult | None
+
     async def _deregister(self, resuming: bool = False) -> DecisionKind:
         """APPROVE once the mortgage is released; otherwise what a person decided."""
         while True:
@@ -42,6 +54,8 @@ class RegistryStep:
                 resuming = False
             else:
                 await self._enter(CaseStatus.DEREGISTERING, "submitting_to_registry")
+                if self._resilient:  # the row shows the wait once the submission is written
+                    self._move_to("waiting_for_registry")
                 result = await self._guarded(Step.SUBMIT_DEREGISTRATION, self._submit)
             self._step = "waiting_for_registry"
             if self._resilient:
@@ -73,14 +87,17 @@ class RegistryStep:
         return details
 
     async def _submit(self) -> RegistryResult:
-        return await workflow.execute_activity_method(
-            RegistryActivities.submit_deregistration,
-            SubmitDeregistrationInput(
-                case_id=self._case_id,
-                idempotency_key=self._registry_key,
-                callback_url=self._timings.registry_callback_url,
-            ),
-            **(REGISTRY_ACTIVITY if self._resilient else LEGACY_EXTERNAL_ACTIVITY),
+        return await self._carrying(
+            lambda records: workflow.execute_activity_method(
+                RegistryActivities.submit_deregistration,
+                SubmitDeregistrationInput(
+                    case_id=self._case_id,
+                    idempotency_key=self._registry_key,
+                    callback_url=self._timings.registry_callback_url,
+                    records=records,
+                ),
+                **(REGISTRY_ACTIVITY if self._resilient else LEGACY_EXTERNAL_ACTIVITY),
+            )
         )
 
     def _answer_or_resubmit(self, submitted: RegistryResult):

@@ -11,19 +11,16 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
     from activities.guarantor_activities import GuarantorActivities
-    from kernel.temporal import CASE_STATUS_ATTR
     from models.enums import (
         REQUIRED_DOC_TYPES,
         CaseStatus,
         DecisionKind,
         DocType,
         Milestone,
-        RiskGrade,
         Step,
     )
     from models.payloads import (
@@ -44,13 +41,13 @@ with workflow.unsafe.imports_passed_through():
         StallReport,
         TaskSlaInput,
     )
+    from workflows.bookkeeping import Bookkeeping
     from workflows.continuation import Continuation
     from workflows.human_tasks import HumanTasks
     from workflows.incidents import CaseEnded, Incidents
     from workflows.outgoing import Outgoing
     from workflows.policies import (
         DB_ACTIVITY,
-        INCIDENT_RECORD,
         LEGACY_EXTERNAL_ACTIVITY,
         MESSAGE_ACTIVITY,
     )
@@ -63,7 +60,9 @@ INCIDENTS_PATCH = "incidents-deadlines-background-messages"
 
 
 @workflow.defn
-class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewStep, RegistryStep):
+class ReleaseCaseWorkflow(
+    Incidents, HumanTasks, Outgoing, Continuation, Bookkeeping, ReviewStep, RegistryStep
+):
     def __init__(self) -> None:
         self._input: ReleaseCaseInput | None = None
         self._case_id = ""
@@ -99,6 +98,11 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
         self._ending: DecisionKind | None = None
         self._closing = False
         self._stall_open = False
+        self._pending: list[RecordTransitionInput] = []
+        # `start_case` indexes a new case as AWAITING_DOCUMENTS.
+        self._indexed_status: str | None = CaseStatus.AWAITING_DOCUMENTS.value
+        self._index_later: list = []
+        self._has_guarantor = True
 
     # --- the case, step by step ---------------------------------------------
 
@@ -110,6 +114,7 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
         self._timings = case.timings
         if case.carried is not None:
             self._restore(case.carried)
+            self._indexed_status = None  # whatever the last run left: index anew
             self._resilient = True
         else:
             self._resilient = workflow.patched(INCIDENTS_PATCH)
@@ -157,7 +162,12 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
                 await self._notify(Milestone.APPROVED)
                 # Added while cases were already running: histories recorded before
                 # this step (tests/histories/*_before_guarantor.json) must replay.
-                if workflow.patched(GUARANTOR_RELEASE_PATCH):
+                # Since incidents the step is simply part of the code, for loans a
+                # guarantee company stands behind.
+                if self._resilient:
+                    if self._has_guarantor:
+                        await self._confirm_guarantor_release()
+                elif workflow.patched(GUARANTOR_RELEASE_PATCH):
                     await self._confirm_guarantor_release()
             registry_verdict = await self._deregister(resuming=resume == Resume.REGISTRY_WAIT)
             resume = None
@@ -189,6 +199,8 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
                 detail="、".join(DOC_LABELS[d] for d in self._missing_documents()),
                 only_after_first_round=True,
             )
+        if self._missing_documents():
+            await self._flush()  # the row says what the case waits for
         try:
             await workflow.wait_condition(
                 lambda: not self._missing_documents(), timeout=self._timings.documents_deadline
@@ -202,10 +214,15 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
         while True:
             check = await self._guarded(
                 Step.VERIFY_REPAYMENT,
-                lambda: workflow.execute_activity_method(
-                    CaseActivities.verify_repayment, CaseRef(case_id=self._case_id), **DB_ACTIVITY
+                lambda: self._carrying(
+                    lambda records: workflow.execute_activity_method(
+                        CaseActivities.verify_repayment,
+                        CaseRef(case_id=self._case_id, records=records),
+                        **DB_ACTIVITY,
+                    )
                 ),
             )
+            self._has_guarantor = check.has_guarantor
             if check.settled:
                 await self._event("repayment.verified", {"reason": check.reason})
                 return True
@@ -214,6 +231,7 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
                 return False
             self._step = "waiting_for_settlement"
             await self._event("repayment.pending", {"reason": check.reason})
+            await self._flush()
             self._ledger_changed = False
             try:
                 # Re-check daily, or as soon as the ledger tells us it changed.
@@ -225,7 +243,7 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
                 pass
 
     async def _confirm_guarantor_release(self) -> None:
-        self._step = "confirming_guarantor_release"
+        self._move_to("confirming_guarantor_release")
         release = await self._guarded(
             Step.GUARANTOR_RELEASE,
             lambda: workflow.execute_activity_method(
@@ -269,6 +287,7 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
         await self._enter(status, step)
         if reason:
             await self._event("case.closed", {"reason": reason})
+        await self._flush()
         return status
 
     # --- messages --------------------------------------------------------------
@@ -347,48 +366,6 @@ class ReleaseCaseWorkflow(Incidents, HumanTasks, Outgoing, Continuation, ReviewS
 
     def _missing_documents(self) -> list[DocType]:
         return [d for d in REQUIRED_DOC_TYPES if d not in self._documents]
-
-    async def _enter(self, status: CaseStatus, step: str, *, for_incident: bool = False) -> None:
-        self._status, self._step = status, step
-        workflow.upsert_search_attributes([CASE_STATUS_ATTR.value_set(status.value)])
-        await self._event(f"status.{status.value.lower()}", {}, for_incident=for_incident)
-
-    async def _event(
-        self,
-        event: str,
-        details: dict,
-        actor: str = "system",
-        risk_grade: RiskGrade | None = None,
-        *,
-        for_incident: bool = False,
-        best_effort: bool = False,
-    ) -> None:
-        """Mirror the step into the case row and append its audit record."""
-        self._event_seq += 1
-        request = RecordTransitionInput(
-            case_id=self._case_id,
-            status=self._status,
-            step=self._step,
-            event=event,
-            event_key=f"{workflow.info().run_id}:{self._event_seq}",
-            actor=actor,
-            details=details,
-            risk_grade=risk_grade,
-        )
-        record = CaseActivities.record_transition
-        if not self._resilient:
-            await workflow.execute_activity_method(record, request, **DB_ACTIVITY)
-        elif for_incident or best_effort:
-            try:
-                policy = INCIDENT_RECORD if for_incident else DB_ACTIVITY
-                await workflow.execute_activity_method(record, request, **policy)
-            except ActivityError as error:
-                workflow.logger.error("transition not recorded", extra={"error": str(error.cause)})
-        else:
-            await self._guarded(
-                Step.RECORD,
-                lambda: workflow.execute_activity_method(record, request, **DB_ACTIVITY),
-            )
 
 
 DOC_LABELS = {

@@ -18,21 +18,40 @@ with workflow.unsafe.imports_passed_through():
     from kernel.settings import OCR_TASK_QUEUE
     from kernel.temporal import RISK_GRADE_ATTR
     from models.enums import DecisionKind, DocType, Step, TaskKind
-    from models.payloads import AssessRiskInput, DocumentReview, ReviewDocumentInput
+    from models.payloads import (
+        AssessRiskInput,
+        DocumentReview,
+        ReviewDocumentInput,
+        RiskResult,
+    )
     from workflows.policies import DB_ACTIVITY, OCR_ACTIVITY
 
 
 class ReviewStep:
+    # The workflow's state this step reads and writes (ReleaseCaseWorkflow owns it);
+    # it also uses the workflow's `_guarded`, `_carrying`, `_move_to`, `_index`,
+    # `_event` and `_ask`.
+    _case_id: str
+    _round: int
+    _resilient: bool
+    _documents: dict[DocType, str]
+    _risk: RiskResult | None
+    _approvals: list[str]
+
     def _read(self, document_id: str):
-        return workflow.execute_activity_method(
-            OcrActivities.review_document,
-            ReviewDocumentInput(case_id=self._case_id, document_id=document_id),
-            task_queue=OCR_TASK_QUEUE,
-            **OCR_ACTIVITY,
+        return self._carrying(
+            lambda records: workflow.execute_activity_method(
+                OcrActivities.review_document,
+                ReviewDocumentInput(
+                    case_id=self._case_id, document_id=document_id, records=records
+                ),
+                task_queue=OCR_TASK_QUEUE,
+                **OCR_ACTIVITY,
+            )
         )
 
     async def _review(self) -> None:
-        self._step = "ocr_review"
+        self._move_to("ocr_review")
         documents = list(self._documents.items())
         if not self._resilient:
             reviews = await asyncio.gather(*(self._read(doc) for _, doc in documents))
@@ -46,16 +65,23 @@ class ReviewStep:
                 await self._reviewed(doc_type, doc, outcome)
                 for (doc_type, doc), outcome in zip(documents, read, strict=True)
             ]
-        self._step = "risk_check"
+        self._move_to("risk_check")
         self._risk = await self._guarded(
             Step.RISK_CHECK,
-            lambda: workflow.execute_activity_method(
-                CaseActivities.assess_risk,
-                AssessRiskInput(case_id=self._case_id, round=self._round, reviews=list(reviews)),
-                **DB_ACTIVITY,
+            lambda: self._carrying(
+                lambda records: workflow.execute_activity_method(
+                    CaseActivities.assess_risk,
+                    AssessRiskInput(
+                        case_id=self._case_id,
+                        round=self._round,
+                        reviews=list(reviews),
+                        records=records,
+                    ),
+                    **DB_ACTIVITY,
+                )
             ),
         )
-        workflow.upsert_search_attributes([RISK_GRADE_ATTR.value_set(self._risk.grade.value)])
+        self._index(RISK_GRADE_ATTR.value_set(self._risk.grade.value))
         await self._event(
             "review.completed",
             {"grade": self._risk.grade.value, "reasons": self._risk.reasons},

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console import content, pages
+from api.console import pages
 
 
 def console_router(api_prefix: str) -> APIRouter:
-    """The page, its static files, and the document-bytes route the page needs under `api_prefix`."""
-    router = APIRouter()
-    router.include_router(pages.build_router(api_prefix))
-    router.include_router(content.router, prefix=api_prefix)
-    return router
+    """The page and its static files; the data, document files included, come from the API."""
+    return pages.build_router(api_prefix)
 
 
 __all__ = ["console_router"]

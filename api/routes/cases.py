@@ -6,12 +6,12 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
 
 from api.auth import PII_READERS, CurrentOperator, WriterOperator
+from api.case_view import find_case_view, history_view
 from api.deps import (
-    CaseDep,
     IdempotencyKeyHeader,
     OptionalTemporalDep,
     SessionDep,
@@ -22,15 +22,10 @@ from api.deps import (
 from api.errors import ApiError
 from api.inputs import CaseCreate, CaseSearch
 from api.opening import ensure_started, open_case
+from api.schemas import CaseCreated, CasePublic, CasesPublic, HistoryPublic
+from api.scope import CaseDep, case_not_found
 from api.search import search_cases
-from api.views import (
-    CaseCreated,
-    CasePublic,
-    CasesPublic,
-    HistoryPublic,
-    case_view,
-    history_view,
-)
+from kernel.codec import decrypt_json
 from models.audit import append_event
 from models.audit_verify import verify_chains
 from models.enums import CaseStatus, Role
@@ -75,37 +70,39 @@ async def list_cases(
 @router.get("/{case_id}", response_model=CasePublic)
 async def read_case(
     operator: CurrentOperator,
-    case: CaseDep,
     session: SessionDep,
-    client: OptionalTemporalDep,
+    case_id: Annotated[str, Path()],
     reveal: Annotated[
         Literal["pii", "true", "false"] | None,
         Query(description="`pii` (or `true`): full ID and phone numbers; the read is audited"),
     ] = None,
 ) -> CasePublic:
-    """One case with its risk, documents, tasks, decisions and live workflow state."""
-    if reveal in ("pii", "true"):
-        if Role(operator.role) not in PII_READERS:
-            allowed = ", ".join(r.value for r in PII_READERS)
-            raise ApiError(
-                403,
-                "forbidden",
-                f"role {operator.role} may not see full ID and phone numbers (needs {allowed}); "
-                "ask without `reveal`",
-            )
-        view = await case_view(session, case, client, reveal=True)
-        # Read and recorded in one transaction, committed before the numbers leave.
-        await append_event(
-            session,
-            stream=case.case_id,
-            event="pii.revealed",
-            actor=operator.name,
-            details={"fields": REVEALED_FIELDS, "role": operator.role},
-            event_key=f"{case.case_id}:pii:{uuid.uuid4().hex}",
-        )
-        await session.commit()
+    """One case with its risk, documents, tasks and decisions, as PostgreSQL holds it."""
+    revealing = reveal in ("pii", "true")
+    view = await find_case_view(session, operator, case_id, reveal=revealing)
+    if view is None:
+        raise case_not_found(case_id)
+    if not revealing:
         return view
-    return await case_view(session, case, client)
+    if Role(operator.role) not in PII_READERS:
+        allowed = ", ".join(r.value for r in PII_READERS)
+        raise ApiError(
+            403,
+            "forbidden",
+            f"role {operator.role} may not see full ID and phone numbers (needs {allowed}); "
+            "ask without `reveal`",
+        )
+    # Read and recorded in one transaction, committed before the numbers leave.
+    await append_event(
+        session,
+        stream=case_id,
+        event="pii.revealed",
+        actor=operator.name,
+        details={"fields": REVEALED_FIELDS, "role": operator.role},
+        event_key=f"{case_id}:pii:{uuid.uuid4().hex}",
+    )
+    await session.commit()
+    return view
 
 
 @router.get("/{case_id}/history", response_model=HistoryPublic)
@@ -115,6 +112,7 @@ async def case_history(
     session: SessionDep,
     sessions: SessionFactoryDep,
     client: OptionalTemporalDep,
+    settings: SettingsDep,
 ) -> HistoryPublic:
     """The case's audit trail in order, whether its hash chain holds, and its timeline."""
     events = list(
@@ -125,7 +123,9 @@ async def case_history(
         ).scalars()
     )
     loaded = await load_case_history(client, session, case.case_id, HISTORY_FETCH_TIMEOUT)
-    timeline = build_timeline(loaded.as_dict() if loaded else None, events)
+    # Decisions and comments are read from the (encrypted) payloads.
+    readable = decrypt_json(loaded.as_dict(), settings.payload_keyring()) if loaded else None
+    timeline = build_timeline(readable, events)
     async with sessions() as fresh:  # the check takes its own snapshot
         verification = await verify_chains(fresh, case.case_id)
     return history_view(events, timeline, verification, loaded.source if loaded else None)

@@ -1,47 +1,46 @@
-"""Document uploads: every check first, then the bytes stored, the row committed, the signal.
+"""Documents: uploads, and reads of the stored files.
 
-Nothing reaches the document store until the upload can no longer be refused:
-a refused upload must not leave a file behind that no row points at."""
+An upload is checked first, then the bytes stored, the row committed, the signal:
+nothing reaches the document store until the upload can no longer be refused, so
+a refused upload leaves no file behind that no row points at.
+
+A read of a file (the console's thumbnails too) is audited, committed before the
+bytes leave, and only for the roles that work or audit cases: these are ID cards."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.adapters.storage import LocalDocumentStore
-from activities.ocr.images import (
-    CorruptDocument,
-    DocumentError,
-    UnsupportedDocument,
-    load_pages,
-    sniff_media_type,
-)
-from api.auth import WriterOperator
-from api.deps import (
-    CaseDep,
-    SessionDep,
-    SettingsDep,
-    StoreDep,
-    TemporalClientDep,
-    lock_case,
-    new_id,
-    read_capped,
-)
+from api.auth import DocumentReader, WriterOperator
+from api.bodies import read_capped
+from api.deps import SessionDep, SettingsDep, StoreDep, TemporalClientDep
 from api.errors import ApiError, log, temporal_error
-from api.views import DocumentStored
+from api.records import lock_case, new_id
+from api.schemas import ERROR_RESPONSES, DocumentStored
+from api.scope import CaseDep
 from models.audit import append_event
 from models.enums import CaseStatus, DocType
 from models.payloads import DocumentUploaded
 from models.tables import Case, Document, Operator
+from models.uploads import (
+    CorruptDocument,
+    DocumentError,
+    UnsupportedDocument,
+    load_images,
+    sniff_media_type,
+)
 from workflows.client import case_handle
 from workflows.release_case import ReleaseCaseWorkflow
 
@@ -91,8 +90,8 @@ async def inspect_upload(data: bytes, filename: str | None) -> Upload:
         raise ApiError(422, "empty_file", "the file is empty")
     media_type = sniff_media_type(data)
     try:
-        # load_pages also explains unknown bytes (HEIC, ZIP, ...) better than we could.
-        pages = await asyncio.to_thread(load_pages, data)
+        # load_images also explains unknown bytes (HEIC, ZIP, ...) better than we could.
+        pages = await asyncio.to_thread(load_images, data)
     except UnsupportedDocument as error:
         raise ApiError(415, "unsupported_document", str(error)) from None
     except (CorruptDocument, DocumentError) as error:
@@ -211,3 +210,65 @@ async def _signal(client: Client, case_id: str, upload: DocumentUploaded) -> Non
         await case_handle(client, case_id).signal(ReleaseCaseWorkflow.document_uploaded, upload)
     except RPCError as error:
         raise temporal_error(error) from None
+
+
+DOCUMENT_ID = r"^[A-Za-z0-9_-]{1,32}$"
+_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+
+
+@router.get(
+    "/{case_id}/documents/{document_id}/content",
+    response_class=Response,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "the file as uploaded, with its stored media type",
+            "content": {media_type: {} for media_type in _MEDIA_TYPES},
+        },
+    },
+)
+async def document_content(
+    operator: DocumentReader,
+    case: CaseDep,
+    session: SessionDep,
+    store: StoreDep,
+    document_id: Annotated[str, Path(pattern=DOCUMENT_ID)],
+) -> Response:
+    """The bytes of one of the case's documents; every read is audited (`document.viewed`)."""
+    document = await session.get(Document, document_id)
+    if document is None or document.case_id != case.case_id:
+        raise ApiError(
+            404, "document_not_found", f"case {case.case_id} has no document {document_id}"
+        )
+    try:
+        data = await store.get(document.sha256)
+    except FileNotFoundError:
+        raise ApiError(
+            404,
+            "document_content_missing",
+            f"the file of document {document_id} is not in the document store",
+        ) from None
+    # Recorded and committed before the bytes leave: a read nobody can see never happened.
+    await append_event(
+        session,
+        stream=case.case_id,
+        event="document.viewed",
+        actor=operator.name,
+        details={
+            "document_id": document.document_id,
+            "doc_type": document.doc_type,
+            "role": operator.role,
+        },
+        event_key=f"{case.case_id}:viewed:{uuid.uuid4().hex}",
+    )
+    await session.commit()
+    return Response(
+        data,
+        media_type=document.media_type,
+        headers={
+            # Borrowers' ID cards: never in a shared cache, never sniffed into something else.
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="{document.document_id}"',
+        },
+    )

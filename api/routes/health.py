@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from temporalio.client import Client
 
 from api.deps import OptionalTemporalDep, SessionFactoryDep
-from api.views import Health
+from api.schemas import Health
 from kernel.db import SessionFactory
 from models.enums import Step, TaskKind, TaskState
 from models.tables import HumanTask

@@ -10,16 +10,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.auth import LedgerOperator
-from api.deps import (
-    OptionalTemporalDep,
-    SessionFactoryDep,
-    SettingsDep,
-    read_body_capped,
-    read_capped,
-    too_large,
-)
+from api.bodies import read_body_capped, read_capped, too_large
+from api.deps import OptionalTemporalDep, SessionFactoryDep, SettingsDep
 from api.errors import ApiError, log
-from api.views import LoansImported
+from api.schemas import LoansImported
 from kernel.db import SessionFactory
 from models.loans import LedgerImportError, open_cases_for, read_loans_csv, upsert_loans
 from workflows.client import signal_ledger_updated

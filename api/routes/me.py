@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentOperator
-from api.views import MePublic
+from api.auth import CurrentOperator
+from api.schemas import MePublic
 from models.enums import Role
 
 router = APIRouter(prefix="/me", tags=["me"])

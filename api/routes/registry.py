@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, SettingsDep, TemporalClientDep, read_body_capped
+from api.bodies import read_body_capped
+from api.deps import SessionDep, SettingsDep, TemporalClientDep
 from api.errors import ApiError, describe_errors, log, temporal_error
 from api.inputs import RegistryCallback
-from api.views import CallbackAccepted
+from api.schemas import CallbackAccepted
 from kernel.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from models.audit import append_event
 from models.payloads import RegistryResult

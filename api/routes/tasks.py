@@ -8,10 +8,12 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from api.auth import CurrentOperator, DeciderOperator, SeniorOperator
+from api.case_view import task_view
 from api.claims import assign, claim, inbox_scope, overdue, release, visible_task
-from api.deps import SessionDep, case_scope
+from api.deps import SessionDep
 from api.inputs import TaskAssign, TaskFilter
-from api.views import TaskPublic, TasksPublic, task_view
+from api.schemas import TaskPublic, TasksPublic
+from api.scope import case_scope
 from models.enums import TaskState
 from models.tables import Case, HumanTask
 
@@ -26,7 +28,7 @@ async def list_tasks(
 ) -> TasksPublic:
     """Open tasks of the caller's branch that their role may take, oldest first."""
     conditions = [
-        HumanTask.state == TaskState.OPEN.value,
+        HumanTask.state == TaskState.OPEN,
         case_scope(operator),
         *inbox_scope(operator),
     ]
@@ -35,11 +37,11 @@ async def list_tasks(
     if wanted.assignee is not None:
         conditions.append(HumanTask.assignee == wanted.assignee)
     if wanted.kind is not None:
-        conditions.append(HumanTask.kind == wanted.kind.value)
+        conditions.append(HumanTask.kind == wanted.kind)
     if wanted.overdue is not None:
         conditions.append(overdue(wanted.overdue))
     if wanted.queue is not None:
-        conditions.append(HumanTask.queue == wanted.queue.value)
+        conditions.append(HumanTask.queue == wanted.queue)
     if wanted.branch is not None:
         conditions.append(Case.branch == wanted.branch)
     joined = select(HumanTask).join(Case, Case.case_id == HumanTask.case_id).where(*conditions)

@@ -1,4 +1,5 @@
-"""incidents and faults: longer decision refs, outbox delivery attempts, registry callback receipts
+"""incidents and faults: longer decision refs, outbox delivery attempts, registry callback
+receipts; the case row's round and missing documents
 
 Revision ID: 0005
 Revises: 0004
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -20,6 +22,18 @@ AutoString = sqlmodel.sql.sqltypes.AutoString
 
 
 def upgrade() -> None:
+    op.add_column(
+        "cases", sa.Column("round", sa.Integer(), server_default=sa.text("1"), nullable=False)
+    )
+    op.add_column(
+        "cases",
+        sa.Column(
+            "missing_documents",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
+    )
     op.alter_column(
         "decisions",
         "decision_ref",
@@ -52,6 +66,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("cases", "missing_documents")
+    op.drop_column("cases", "round")
     op.drop_index(op.f("ix_registry_callbacks_idempotency_key"), table_name="registry_callbacks")
     op.drop_table("registry_callbacks")
     op.drop_column("notifications", "subject")

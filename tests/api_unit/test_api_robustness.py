@@ -11,12 +11,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import opening
-from api.app import create_app
+from api.app import APPLICATION_NAME, create_app
 from api.errors import temporal_error
 from kernel.settings import Settings
 from kernel.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
@@ -174,3 +175,28 @@ async def test_backing_services_down_is_503_and_healthz_still_answers(tmp_path):
             assert health.json() == {"ok": True, "database": False, "temporal": False}
             response = await client.get("/api/v1/cases", headers={"Authorization": "Bearer x"})
             assert_error(response, 503, "unavailable")
+
+
+async def test_connections_the_database_dropped_cost_one_request_at_most(
+    api, tokens, sessions, case_id
+):
+    """The API's pool does not ping before each request: a connection the database
+    dropped (a restart) fails one request with a 503, and the pool is renewed."""
+    for _ in range(3):  # connections in the pool, idle
+        assert (await api.get(f"/api/v1/cases/{case_id}", headers=auth(tokens, "alice"))).is_success
+    async with sessions() as session:
+        dropped = await session.exec(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name AND datname = current_database()"
+            ).bindparams(name=APPLICATION_NAME)
+        )
+        assert dropped.scalar_one() >= 1
+    answers = [
+        await api.get(f"/api/v1/cases/{case_id}", headers=auth(tokens, "alice")) for _ in range(6)
+    ]
+    failed = [r for r in answers if not r.is_success]
+    assert len(failed) <= 1, [r.text for r in failed]
+    for response in failed:
+        assert_error(response, 503, "unavailable")
+    assert answers[-1].status_code == 200

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from api import deps
+from api import records
 from api.routes import documents
 from models.enums import CaseStatus
 from models.tables import Case, Document
@@ -127,7 +127,7 @@ async def test_case_closed_while_the_upload_was_read_stores_nothing(
     api, tokens, sessions, stored_files, case_id, monkeypatch
 ):
     """The first status check passed; the case closed before the upload took the case lock."""
-    real_lock = deps.lock_case
+    real_lock = records.lock_case
 
     async def close_then_lock(session, locked_case_id):
         async with sessions() as other:

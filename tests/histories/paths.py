@@ -260,7 +260,7 @@ async def continued_as_new(stage: Stage) -> WorkflowHandle:
 
     facts = new_facts(seed=211)
     await insert_loan(stage.sessions, facts)
-    timings = CaseTimings(history_budget=150, registry_poll_max=timedelta(minutes=30))
+    timings = CaseTimings(history_budget=100, registry_poll_max=timedelta(minutes=30))
     handle = await open_case(stage.sessions, stage.env.client, facts, timings=timings)
     await _sim_config(stage, stage.registry_url, pending_vins=[facts.vin])
     try:

@@ -23,7 +23,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.storage import LocalDocumentStore
@@ -31,10 +30,10 @@ from kernel.binaries import temporal_test_server_path
 from kernel.db import create_engine, session_factory, upgrade_database
 from kernel.embedded_pg import EmbeddedPostgres
 from kernel.settings import Settings
-from tests.conftest import register_search_attributes
+from tests.conftest import TEST_CONVERTER, TEST_KEYS, register_search_attributes
 from tests.histories.paths import PATHS, Stage
 from tests.utils.processes import start_process, stop_process
-from workers.replay import replay_history
+from workers.replay import build_replayer, replay_history
 from workers.worker import Queue, build_workers
 from workflows.history import load_case_runs
 
@@ -90,7 +89,7 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
             ready=r"LISTENING smtp=(\S+):(\d+) http=(\S+)",
         )
         env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
+            data_converter=TEST_CONVERTER,
             test_server_existing_path=str(temporal_test_server_path()),
         )
         exits.push_async_callback(env.shutdown)
@@ -118,7 +117,7 @@ async def record(names: list[str], out_dir: Path) -> dict[str, Path]:
             runs = await load_case_runs(env.client, None, handle.id)
             for run, history in enumerate((r.history for r in runs), start=1):
                 # A history today's code cannot replay must never be committed.
-                outcome = await replay_history(history)
+                outcome = await replay_history(history, build_replayer(TEST_KEYS))
                 if not outcome.ok:
                     raise SystemExit(f"{name}: recorded history does not replay: {outcome.message}")
                 target = out_dir / (f"{name}.json" if run == 1 else f"{name}.run{run}.json")

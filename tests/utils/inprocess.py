@@ -77,7 +77,9 @@ class FakeHandle:
             raise WorkflowUpdateFailedError(ApplicationError(message, type=kind))
         return DecisionOutcome(status="AWAITING_APPROVAL", step="decided", message="ok")
 
-    async def query(self, *_: Any, **__: Any) -> None:
+    async def query(self, query: Any, *_: Any, **__: Any) -> None:
+        # The API reads cases from PostgreSQL only: a query here is a regression.
+        self.client.queries.append((self.workflow_id, query))
         raise RuntimeError("no live state in these tests")
 
     async def fetch_history(self, **_: Any) -> None:
@@ -87,11 +89,12 @@ class FakeHandle:
 
 @dataclass
 class FakeTemporal:
-    """Takes starts, signals and updates and remembers them; `refuse` makes the
-    `decide` validator refuse with (type, message)."""
+    """Takes starts, signals, updates and queries and remembers them; `refuse` makes
+    the `decide` validator refuse with (type, message)."""
 
     signals: list = field(default_factory=list)
     updates: list = field(default_factory=list)
+    queries: list = field(default_factory=list)
     refuse: tuple[str, str] | None = None
 
     def get_workflow_handle_for(self, _run: Any, workflow_id: str, **_: Any) -> FakeHandle:
@@ -103,14 +106,18 @@ class FakeTemporal:
 
 @asynccontextmanager
 async def in_process_api(
-    database_url: str, data_dir: Path, temporal: FakeTemporal
+    database_url: str, data_dir: Path, temporal: FakeTemporal, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
-    """An httpx client on a fresh app (also given) whose Temporal client is `temporal`."""
+    """An httpx client on a fresh app (also given) whose Temporal client is `temporal`;
+    `overrides` change the app's settings."""
     settings = Settings(
-        env="test",
-        database_url=database_url,
-        temporal_address=UNREACHABLE_TEMPORAL,
-        data_dir=data_dir,
+        **{
+            "env": "test",
+            "database_url": database_url,
+            "temporal_address": UNREACHABLE_TEMPORAL,
+            "data_dir": data_dir,
+            **overrides,
+        }
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -138,7 +138,7 @@ export async function renderCase(view, caseId, who) {
     revealButton.hidden = !caps.reveal;
     fill(revealButton, T(reveal ? "case.hide" : "case.reveal"));
     fill(slot(root, "risk"), riskBlock(c));
-    const missing = c.status === "AWAITING_DOCUMENTS" ? c.live?.missing_documents || [] : [];
+    const missing = c.status === "AWAITING_DOCUMENTS" ? c.missing_documents || [] : [];
     fill(slot(root, "missing"), missing.length ? h("p", { class: "missing" }, T("case.missing"), ": ", missing.map((d) => h("span", { class: "chip" }, label("doc", d)))) : null);
     const documents = c.documents || [];
     fill(slot(root, "documents"), documents.length ? documents.map((d) => documentCard(c.case_id, d)) : h("p", { class: "muted" }, T("case.no_documents")));

@@ -33,11 +33,10 @@ const FORMS = {
 
 export const isIncident = (task) => task.kind === "incident";
 
-// The task rows trail the workflow by a moment after a decision; the live view and the
-// decisions made on this page say sooner that a task is done.
+// The case's open tasks, as its rows say; a task decided on this page is done already
+// (the page refreshes until its row says so too).
 export function openTasks(c, decided) {
-  const live = c.live ? new Set((c.live.open_tasks || [c.live.open_task]).filter(Boolean).map((task) => task.task_id)) : null;
-  const open = (c.tasks || []).filter((task) => task.state === "open" && !decided.has(task.task_id) && (!live || live.has(task.task_id)));
+  const open = (c.tasks || []).filter((task) => task.state === "open" && !decided.has(task.task_id));
   return [...open.filter((task) => !task.details?.side), ...open.filter((task) => task.details?.side)];
 }
 
