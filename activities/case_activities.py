@@ -14,7 +14,7 @@ from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, business_error
 from kernel.db import SessionFactory
 from models.audit import append_event
 from models.crosscheck import ExpectedFacts, cross_check
-from models.enums import DocType, LoanStatus, TaskKind, TaskState
+from models.enums import DocType, LoanStatus, SlaStage, TaskKind, TaskQueue, TaskState
 from models.payloads import (
     AssessRiskInput,
     CaseRef,
@@ -200,13 +200,16 @@ class CaseActivities:
     async def mark_task_sla(self, request: TaskSlaInput) -> None:
         """Record a reminder, move an overdue task to the senior queue, or note that
         it is still overdue (`overdue-N`, once each SLA period after the escalation)."""
-        escalation = request.stage == "escalation"
+        stage = SlaStage.of(request.stage)
+        escalation = stage == SlaStage.ESCALATION
         now = utcnow()
         async with self._sessions() as session, session.begin():
             values = (
-                {"escalated_at": now, "queue": "senior"} if escalation else {"reminded_at": now}
+                {"escalated_at": now, "queue": TaskQueue.SENIOR}
+                if escalation
+                else {"reminded_at": now}
             )
-            if request.stage == "reminder" or escalation:
+            if stage in (SlaStage.REMINDER, SlaStage.ESCALATION):
                 await session.exec(
                     update(HumanTask)
                     .where(HumanTask.task_id == request.task_id, HumanTask.state == TaskState.OPEN)
@@ -216,7 +219,9 @@ class CaseActivities:
                 await session.exec(
                     update(Case).where(Case.case_id == request.case_id).values(sla_breached=True)
                 )
-            what = {"reminder": "reminded", "escalation": "escalated"}.get(request.stage, "overdue")
+            what = {SlaStage.REMINDER: "reminded", SlaStage.ESCALATION: "escalated"}.get(
+                stage, "overdue"
+            )
             await append_event(
                 session,
                 stream=request.case_id,

@@ -11,7 +11,7 @@ from activities.adapters.sms import SmsGateway
 from activities.errors import CASE_NOT_FOUND, NOT_CONFIGURED, business_error
 from activities.outbox import Outbox, OutgoingMessage
 from kernel.db import SessionFactory
-from models.enums import NotificationChannel
+from models.enums import NotificationChannel, SlaStage
 from models.messages import render_message, render_staff_alert
 from models.payloads import NotifyCustomerInput, NotifyResult, TaskSlaInput
 from models.tables import Case
@@ -83,7 +83,7 @@ class NotificationActivities:
     async def notify_staff(self, request: TaskSlaInput) -> NotifyResult:
         """E-mail the queue about a task nearing (or past) its deadline, or an incident."""
         # Past the deadline, and incidents, are the senior queue's.
-        escalation = request.stage != "reminder"
+        escalation = SlaStage.of(request.stage) != SlaStage.REMINDER
         subject, text = render_staff_alert(request)
         message = OutgoingMessage(
             dedupe_key=f"{request.task_id}:{request.stage}:email",

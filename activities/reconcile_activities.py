@@ -16,11 +16,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notification_activities import Messengers
-from activities.outbox import PENDING, Outbox, from_row
+from activities.outbox import Outbox, from_row
 from kernel.db import SessionFactory
 from kernel.logging import get_logger
 from models.audit import append_event
-from models.enums import OPEN_STATUSES, CaseStatus, DocType, TaskKind, TaskState
+from models.enums import OPEN_STATUSES, CaseStatus, DocType, OutboxStatus, TaskKind, TaskState
 from models.payloads import DocumentUploaded, StallReport
 from models.reconcile import (
     Check,
@@ -173,7 +173,7 @@ class Reconciler:
                     await session.exec(
                         select(Notification)
                         .where(
-                            Notification.status == PENDING,
+                            Notification.status == OutboxStatus.PENDING,
                             Notification.created_at < quiet_since,
                             (Notification.last_attempt_at.is_(None))
                             | (Notification.last_attempt_at < quiet_since),

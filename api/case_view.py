@@ -9,8 +9,10 @@ with every step, so the page needs no query to the workflow."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache, lru_cache
 from itertools import chain
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -25,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnClause
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,10 +84,10 @@ def _json_rows(row: ColumnElement, *order_by: ColumnElement) -> ColumnElement:
 
 
 # Each part is a scalar subquery on the case's id: correlated to `cases` when the
-# case is read in the same query, a bound value when the row is already at hand.
+# row is read in the same query, a parameter when the row is already at hand.
 
 
-def _latest_risk(case_id: ColumnElement | str) -> ColumnElement:
+def _latest_risk(case_id: ColumnElement) -> ColumnElement:
     risk = RiskAssessment.__table__
     return (
         select(_json_object(_shown(risk, RiskPublic)))
@@ -95,7 +98,7 @@ def _latest_risk(case_id: ColumnElement | str) -> ColumnElement:
     )
 
 
-def _documents(case_id: ColumnElement | str) -> ColumnElement:
+def _documents(case_id: ColumnElement) -> ColumnElement:
     documents, ocr = Document.__table__, OcrResult.__table__
     reading = sql_case((ocr.c.id.is_(None), None), else_=_json_object(_shown(ocr, OcrPublic)))
     row = _json_object([*_shown(documents, DocumentPublic), reading.label("ocr")])
@@ -107,7 +110,7 @@ def _documents(case_id: ColumnElement | str) -> ColumnElement:
     )
 
 
-def _tasks(case_id: ColumnElement | str) -> ColumnElement:
+def _tasks(case_id: ColumnElement) -> ColumnElement:
     tasks = HumanTask.__table__
     row = _json_object(_shown(tasks, TaskPublic))
     return (
@@ -117,7 +120,7 @@ def _tasks(case_id: ColumnElement | str) -> ColumnElement:
     )
 
 
-def _approvals(case_id: ColumnElement | str) -> ColumnElement:
+def _approvals(case_id: ColumnElement) -> ColumnElement:
     decisions = Decision.__table__
     row = _json_object(_shown(decisions, DecisionPublic))
     return (
@@ -125,6 +128,9 @@ def _approvals(case_id: ColumnElement | str) -> ColumnElement:
         .where(decisions.c.case_id == case_id)
         .scalar_subquery()
     )
+
+
+_PART_NAMES = ("risk", "documents", "tasks", "approvals")
 
 
 def _parts(case_id: ColumnElement) -> list[ColumnElement]:
@@ -147,8 +153,9 @@ def _parts_query() -> Select:
 
 @lru_cache(maxsize=256)
 def _page_query(branch: str | None) -> Select:
-    """The row and the parts of the case `:case_id`, if it is of `branch` (None: any)."""
-    return select(Case, *_parts(Case.case_id)).where(
+    """The row and the parts of the case `:case_id`, if it is of `branch` (None: any).
+    Columns, not the table model: a row is all the page needs, and cheaper to load."""
+    return select(*Case.__table__.c, *_parts(Case.case_id)).where(
         Case.case_id == bindparam("case_id", type_=String), branch_scope(branch)
     )
 
@@ -172,11 +179,12 @@ async def find_case_view(
     row = (await session.exec(query, params={"case_id": case_id})).one_or_none()
     if row is None:
         return None
-    return _page(row.Case, row._mapping, reveal)
+    return _page(row, row._mapping, reveal)
 
 
-def _page(case: Case, parts, reveal: bool) -> CasePublic:
-    values = CasePublic.row_values(case) | dict(parts)
+def _page(case: Case | Row, parts: Mapping[str, Any], reveal: bool) -> CasePublic:
+    """The page of `case` (the table model or a row of its columns) with its `parts`."""
+    values = CasePublic.row_values(case) | {name: parts[name] for name in _PART_NAMES}
     if not reveal:
         # Masked as a whole before it is read: OCR readings, mismatches, risk reasons and
         # comments all quote numbers. The borrower is still the row: its schema masks it.

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.engine import Row
 
 from models.audit_verify import ChainReport
 from models.enums import CaseStatus, DocType, RiskGrade, Role
@@ -174,12 +175,13 @@ class CaseBase(Schema):
     @model_validator(mode="before")
     @classmethod
     def _read_row(cls, data: Any) -> Any:
-        return cls.row_values(data) if isinstance(data, Case) else data
+        return cls.row_values(data) if isinstance(data, Case | Row) else data
 
     @classmethod
-    def row_values(cls, row: Case) -> dict[str, Any]:
-        """What this schema shows of a `cases` row. The borrower and the vehicle are
-        flat columns there: their schemas read them from the row (by their aliases)."""
+    def row_values(cls, row: Case | Row) -> dict[str, Any]:
+        """What this schema shows of a `cases` row (the table model, or a result row of
+        its columns). The borrower and the vehicle are flat columns there: their
+        schemas read them from the row (by their aliases)."""
         values = {name: getattr(row, name) for name in cls.model_fields if name in _CASE_COLUMNS}
         return values | {"borrower": row, "vehicle": row}
 

@@ -20,6 +20,7 @@ from models.enums import (
     Role,
     Step,
     TaskKind,
+    TaskQueue,
 )
 
 
@@ -274,7 +275,7 @@ class OpenTaskInput(Bookkept):
     round: int
     details: dict = Field(default_factory=dict)
     due_at: datetime | None = None
-    queue: str = "operator"  # `senior` for incidents
+    queue: TaskQueue = TaskQueue.OPERATOR  # `senior` for incidents
 
 
 class TaskSlaInput(BaseModel):

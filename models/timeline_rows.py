@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from models.enums import RegistryOutcome
 from models.history_events import ActivityRun, SignalIn
 
 
@@ -142,7 +143,7 @@ POLLING = frozenset({"await_deregistration"})
 def _registry(run: ActivityRun) -> dict | None:
     result = _result(run)
     # Polls that only say "still pending" are noise unless they needed retries.
-    if run.name == "check_deregistration" and result.get("outcome") == "PENDING":
+    if run.name == "check_deregistration" and result.get("outcome") == RegistryOutcome.PENDING:
         if run.attempts <= 1 and run.outcome == "completed":
             return None
     reason = f": {result['reason']}" if result.get("reason") else ""

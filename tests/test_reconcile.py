@@ -144,7 +144,8 @@ async def test_a_row_left_open_behind_a_closed_workflow_is_set_from_its_end(stac
         if all(finding_for(report, Check.ROW_BEHIND, c) for c in (case_id, terminated)):
             break
         await asyncio.sleep(0.5)
-        report = await stack.reconciler.run(repair=True)
+        report.findings += (await stack.reconciler.run(repair=True)).findings
+    assert finding_for(report, Check.ROW_BEHIND, case_id).repaired
     row = await case_row(stack, case_id)
     assert row.status == CaseStatus.CANCELLED and row.step == "documents_timed_out"
     assert finding_for(report, Check.ROW_BEHIND, terminated).repaired

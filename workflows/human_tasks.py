@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_activities import CaseActivities
-    from models.enums import REQUIRED_DOC_TYPES, CaseStatus, DecisionKind, Step, TaskKind
+    from models.enums import REQUIRED_DOC_TYPES, CaseStatus, DecisionKind, SlaStage, Step, TaskKind
     from models.payloads import (
         CloseTaskInput,
         DecisionOutcome,
@@ -27,12 +27,11 @@ with workflow.unsafe.imports_passed_through():
         RecordDecisionInput,
         TaskSlaInput,
     )
+    from models.rules import APPROVALS, queue_for
     from workflows.decisions import DecisionRules, target_task
     from workflows.policies import DB_ACTIVITY, INCIDENT_RECORD
 
-APPROVAL_KINDS = (TaskKind.APPROVAL, TaskKind.SECOND_APPROVAL)
 REMINDER_AT = 0.75
-SENIOR_QUEUE = "senior"
 
 
 class HumanTasks:
@@ -67,11 +66,11 @@ class HumanTasks:
             round=self._round,
             details=details,
             due_at=task.due_at,
-            queue=SENIOR_QUEUE if incident else "operator",
+            queue=queue_for(incident=incident is not None, escalated=False),
         )
         await self._record_task(CaseActivities.open_task, opening, incident)
         if incident is not None:
-            await self._alert_staff(self._sla_alert(task, "incident"))
+            await self._alert_staff(self._sla_alert(task, SlaStage.INCIDENT))
         decision = await self._await_decision(task.task_id, opened, sla)
         if side:
             self._side_tasks.pop(task.task_id, None)
@@ -127,7 +126,7 @@ class HumanTasks:
         def decided() -> bool:
             return task_id in self._decisions
 
-        for stage, fraction in (("reminder", REMINDER_AT), ("escalation", 1.0)):
+        for stage, fraction in ((SlaStage.REMINDER, REMINDER_AT), (SlaStage.ESCALATION, 1.0)):
             remaining = opened + sla * fraction - workflow.now()
             if remaining > timedelta(0):
                 try:
@@ -148,7 +147,7 @@ class HumanTasks:
                 return self._decisions.pop(task_id)
             except TimeoutError:
                 overdue += 1
-                await self._sla_stage(task_id, f"overdue-{overdue}")
+                await self._sla_stage(task_id, SlaStage.overdue(overdue))
 
     def _sla_alert(self, task: OpenTask, stage: str) -> TaskSlaInput:
         return TaskSlaInput(
@@ -177,7 +176,7 @@ class HumanTasks:
             await workflow.execute_activity_method(
                 CaseActivities.mark_task_sla, alert, **DB_ACTIVITY
             )
-        if stage == "escalation":
+        if stage == SlaStage.ESCALATION:
             escalated = task.model_copy(update={"escalated": True})
             if task.task_id in self._side_tasks:
                 self._side_tasks[task.task_id] = escalated
@@ -248,6 +247,6 @@ class HumanTasks:
     def _take(self, request: DecisionRequest, task: OpenTask) -> None:
         if request.request_id:
             self._seen_requests.add(request.request_id)
-        if request.decision == DecisionKind.APPROVE and task.kind in APPROVAL_KINDS:
+        if request.decision == DecisionKind.APPROVE and task.kind in APPROVALS:
             self._approvals.append(request.actor)
         self._decisions[task.task_id] = request
