@@ -47,10 +47,31 @@ WEAK_CHARACTER_FLOOR = 0.5
 ROW_ALIGNMENT_SLACK = 0.2
 # A value found only by its shape (no label next to it) is trusted a little less.
 UNLABELLED_PENALTY = 0.95
-__all__ = ["CONFIDENCE_FLOOR", "DocumentReading", "FieldReading", "classify", "extract_fields"]
+__all__ = [
+    "CONFIDENCE_FLOOR",
+    "DocumentReading",
+    "FieldDoubt",
+    "FieldReading",
+    "classify",
+    "extract_fields",
+]
 
 # Identifiers that must not appear twice with different values on one document.
 _UNIQUE_KEYS = ("id_number", "vin", "plate_no")
+
+
+class FieldDoubt(BaseModel):
+    """Why a value that passed its own checks still deserves a person's look.
+
+    ``kind`` is one of ``second_reading`` (another engine read the crop
+    differently), ``unknown_surname``, ``shorter_than_id`` (a name shorter than
+    the one on the case's ID card), ``confusable`` (a look-alike character whose
+    other reading is also plausible); ``alternative`` is the other reading when
+    there is one. A doubt never changes ``value``: it only flags it."""
+
+    kind: str
+    detail: str
+    alternative: str | None = None
 
 
 class FieldReading(BaseModel):
@@ -62,6 +83,7 @@ class FieldReading(BaseModel):
     # The lowest score of any single character of the text the value was read
     # from (None when the engine gives no per-character scores).
     weakest_char: float | None = None
+    doubts: list[FieldDoubt] = Field(default_factory=list)
 
 
 class DocumentReading(BaseModel):
@@ -352,6 +374,9 @@ def _judge(layout: DocLayout, fields: dict[str, FieldReading], notes: list[str])
         elif reading.confidence < CONFIDENCE_FLOOR:
             reading.issue = reading.issue or f"read with low confidence ({reading.confidence:.2f})"
             issues.append(f"{title} {reading.value!r} {reading.issue}; please check it")
+        elif reading.doubts:
+            reading.issue = reading.issue or "; ".join(d.detail for d in reading.doubts)
+            issues.append(f"{title} {reading.value!r}: {reading.issue}; please check it")
         elif reading.weakest_char is not None and reading.weakest_char < WEAK_CHARACTER_FLOOR:
             reading.issue = reading.issue or (
                 f"has a character read with low confidence ({reading.weakest_char:.2f})"
