@@ -11,13 +11,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# Test and demo documents are rendered with a CJK font from Debian; the
-# console's browser test runs in Debian's Chromium.
+# Test, demo and corpus documents are printed in three CJK families from Debian
+# (simulators/docfonts.py): WenQuanYi Micro Hei, Noto Sans CJK and Noto Serif CJK.
+# The console's browser test runs in Debian's Chromium.
+FONT_CHECK := fc-list :lang=zh family 2>/dev/null | grep -q 'WenQuanYi Micro Hei' && \
+	fc-list :lang=zh family 2>/dev/null | grep -q 'Noto Sans CJK SC' && \
+	fc-list :lang=zh family 2>/dev/null | grep -q 'Noto Serif CJK SC'
 fonts:
-	@fc-list 2>/dev/null | grep -qiE 'wqy|noto (sans|serif) cjk' || { \
+	@$(FONT_CHECK) || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fontconfig >/dev/null; \
-	  else echo "install a CJK font: sudo apt-get install fonts-wqy-microhei" >&2; exit 1; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei fonts-noto-cjk fontconfig >/dev/null && \
+	    $(FONT_CHECK) || { echo "could not install fonts-wqy-microhei and fonts-noto-cjk, or fc-list does not show them" >&2; exit 1; }; \
+	  else echo "install the CJK fonts: sudo apt-get install fonts-wqy-microhei fonts-noto-cjk fontconfig" >&2; exit 1; fi; }
 
 chromium:
 	@test -x /usr/bin/chromium || { \

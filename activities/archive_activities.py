@@ -15,15 +15,15 @@ from models.archive import (
     newest_close_time,
     save_history,
 )
+from models.case_contract import CASE_WORKFLOW
 
-CASE_WORKFLOW_TYPE = "ReleaseCaseWorkflow"
 # Visibility is eventually consistent: a case closed just before the last run
 # may only now be listed. Re-listing an hour costs little; archived runs are skipped.
 VISIBILITY_OVERLAP = timedelta(hours=1)
 
 
 def closed_cases_query(since: datetime | None) -> str:
-    query = f"WorkflowType = '{CASE_WORKFLOW_TYPE}' AND ExecutionStatus != 'Running'"
+    query = f"WorkflowType = '{CASE_WORKFLOW}' AND ExecutionStatus != 'Running'"
     if since is not None:
         stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
         query += f" AND CloseTime >= '{stamp}'"

@@ -13,7 +13,7 @@ from activities.bookkeeping import write_transitions
 from activities.errors import CASE_NOT_FOUND, LOAN_NOT_FOUND, business_error
 from kernel.db import SessionFactory
 from models.audit import append_event
-from models.crosscheck import ExpectedFacts, cross_check
+from models.crosscheck import ExpectedFacts, cross_check, shorter_names
 from models.enums import DocType, LoanStatus, SlaStage, TaskKind, TaskQueue, TaskState
 from models.payloads import (
     AssessRiskInput,
@@ -103,9 +103,21 @@ class CaseActivities:
                 ledger_settled_at=loan.settled_at,
             )
             document_ids = [review.document_id for review in request.reviews]
-            readings = (
-                await session.exec(select(OcrResult).where(OcrResult.document_id.in_(document_ids)))
-            ).scalars()
+            readings = list(
+                (
+                    await session.exec(
+                        select(OcrResult).where(OcrResult.document_id.in_(document_ids))
+                    )
+                ).scalars()
+            )
+            # A name that is the ID card's with a character lost: said as such, so
+            # the reviewer looks for the lost character rather than another person.
+            name_doubts = [
+                f"{doc_type.value}: {doubt['detail']}"
+                for doc_type, doubt in shorter_names(
+                    {DocType(r.doc_type): r.fields for r in readings}
+                ).items()
+            ]
             mismatches = []
             for reading in readings:
                 found = cross_check(DocType(reading.doc_type), reading.fields, expected)
@@ -130,7 +142,8 @@ class CaseActivities:
                         for r in request.reviews
                         for issue in (r.issues or ["low confidence"])
                         if r.needs_review
-                    ],
+                    ]
+                    + name_doubts,
                     case_vs_ledger_differences=_case_vs_ledger(case, loan),
                     earlier_cases_on_vehicle=earlier,
                 )

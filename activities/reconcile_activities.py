@@ -17,11 +17,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notification_activities import Messengers
 from activities.outbox import Outbox, from_row
+from kernel.case_client import case_handle, case_input, start_case
 from kernel.db import SessionFactory
 from kernel.logging import get_logger
 from models.audit import append_event
+from models.case_contract import CASE_WORKFLOW, CaseQuery, CaseSignal
 from models.enums import OPEN_STATUSES, CaseStatus, DocType, OutboxStatus, TaskKind, TaskState
-from models.payloads import DocumentUploaded, StallReport
+from models.payloads import CaseState, DocumentUploaded, StallReport
 from models.reconcile import (
     Check,
     Finding,
@@ -31,12 +33,9 @@ from models.reconcile import (
     idle_allowance,
 )
 from models.tables import Case, Document, HumanTask, Notification, utcnow
-from workflows.client import case_handle, case_input, start_case
-from workflows.release_case import ReleaseCaseWorkflow
 
 log = get_logger("jieya.reconcile")
 
-CASE_WORKFLOW = "ReleaseCaseWorkflow"
 # Younger than this, a disagreement may just be work in flight (a start, a
 # send, Temporal's eventually consistent visibility).
 GRACE = timedelta(minutes=1)
@@ -241,9 +240,7 @@ class Reconciler:
         )
         if repair:
             report_in = StallReport(step=case.step, idle_since=idle_since, reason=finding.detail)
-            await case_handle(self._client, case.case_id).signal(
-                ReleaseCaseWorkflow.report_stall, report_in
-            )
+            await case_handle(self._client, case.case_id).signal(CaseSignal.REPORT_STALL, report_in)
             await self._repaired(finding, "stall_reported", "incident opened on the case")
 
     async def _lost_uploads(
@@ -262,7 +259,7 @@ class Reconciler:
             return
         try:
             state = await case_handle(self._client, case.case_id).query(
-                ReleaseCaseWorkflow.state, rpc_timeout=QUERY_TIMEOUT
+                CaseQuery.STATE, result_type=CaseState, rpc_timeout=QUERY_TIMEOUT
             )
         except RPCError as error:
             report.found(
@@ -283,7 +280,7 @@ class Reconciler:
             )
             if repair:
                 await case_handle(self._client, case.case_id).signal(
-                    ReleaseCaseWorkflow.document_uploaded,
+                    CaseSignal.DOCUMENT_UPLOADED,
                     DocumentUploaded(document_id=document_id, doc_type=DocType(doc_type)),
                 )
                 await self._repaired(

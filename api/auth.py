@@ -13,9 +13,9 @@ from sqlalchemy import String, bindparam, select
 from api.deps import SessionDep
 from api.errors import ApiError
 from models.enums import Role
+from models.rules import SENIOR_ROLES
 from models.tables import Operator, utcnow
 from models.tokens import hash_token
-from workflows.decisions import SENIOR_ROLES
 
 _bearer = HTTPBearer(auto_error=False, description="an operator token from `jieya operator add`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

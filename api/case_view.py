@@ -45,6 +45,7 @@ from api.schemas import (
     TaskPublic,
 )
 from api.scope import CASE_ID, branch_scope, visible_branch
+from kernel.case_history import HistorySource
 from models.audit_verify import ChainReport
 from models.enums import TaskKind, TaskState
 from models.masking import mask_text, masked
@@ -59,7 +60,6 @@ from models.tables import (
     RiskAssessment,
 )
 from models.timeline import Timeline
-from workflows.history import HistorySource
 
 # --- the query ------------------------------------------------------------------
 

@@ -14,11 +14,11 @@ from temporalio.service import RPCError
 from api.errors import ApiError, log
 from api.inputs import CaseCreate
 from api.records import case_is_open, new_id
+from kernel.case_client import callback_url, case_input, start_case
 from kernel.settings import Settings
 from models.audit import append_event, canonical_json
 from models.enums import CaseStatus
 from models.tables import Case, IdempotencyKey, Loan, Operator
-from workflows.client import callback_url, case_input, start_case
 
 OPEN_CONTRACT_INDEX = "uq_cases_open_contract"
 IDEMPOTENCY_PKEY = "idempotency_keys_pkey"

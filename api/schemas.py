@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Row
 
+from kernel.case_history import HistorySource
 from models.audit_verify import ChainReport
 from models.enums import CaseStatus, DocType, RiskGrade, Role
 from models.masking import mask_id_number, mask_phone
 from models.tables import Case
 from models.timeline import Timeline
-from workflows.history import HistorySource
 
 # Every time in an answer is UTC, whichever zone the database session renders in.
 UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]

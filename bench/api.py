@@ -36,14 +36,14 @@ import psutil  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.search import fill, percentile  # noqa: E402
-from kernel.binaries import temporal_cli_path  # noqa: E402
 from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
-from kernel.embedded_pg import EmbeddedPostgres  # noqa: E402
-from kernel.procs import free_port  # noqa: E402
 from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR  # noqa: E402
 from models.enums import Role  # noqa: E402
 from models.operators import add_operator  # noqa: E402
 from tests.utils.processes import start_process, stop_process  # noqa: E402
+from workers.dev.binaries import temporal_cli_path  # noqa: E402
+from workers.dev.embedded_pg import EmbeddedPostgres  # noqa: E402
+from workers.dev.procs import free_port  # noqa: E402
 
 BRANCH = "SH"
 WARM_UP_S = 1.0

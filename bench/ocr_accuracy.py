@@ -1,36 +1,29 @@
 """Field accuracy and speed of the document reader on synthetic documents.
 
-    python -m bench.ocr_accuracy --count 40 --seed 11 [--engine rapidocr] [--show-errors]
+    python -m bench.ocr_accuracy --count 40 --seed 11 [--engine rapidocr] [--second ppocrv6]
+        [--show-errors]
 
 Generates ``count`` documents with ``simulators.docgen`` (round-robin over the
 four types, mixed degradations), reads each through ``DocumentReader`` exactly
 as the activity does, and prints per type: field accuracy, documents fully
 right, wrong values that slipped through unflagged, and milliseconds per page.
-A figure, not a test: nothing here passes or fails.
+A figure, not a test: nothing here passes or fails.  These are the classic
+documents; ``bench/ocr.py`` measures the tuning and held-back corpus.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import statistics
 from collections import defaultdict
 
-from activities.ocr.engine import RapidOcrEngine, build_engine
+from activities.ocr.engine import RapidOcrEngine, build_engine, build_recognizer
 from activities.ocr.reader import DocumentReader
 from models.enums import DocType
 from simulators.docfacts import DocumentFacts
 from simulators.docgen import DEGRADATIONS, render
-
-
-def _encode(image, degradation: str) -> bytes:
-    buffer = io.BytesIO()
-    if degradation in ("rotate", "photo", "all"):
-        image.save(buffer, format="JPEG", quality=85)
-    else:
-        image.save(buffer, format="PNG")
-    return buffer.getvalue()
+from simulators.docspoil import encode
 
 
 def main() -> None:
@@ -38,6 +31,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--engine", default="rapidocr")
+    parser.add_argument("--second", default="none",
+                        help="engine whose recogniser re-reads identity fields (none: off)")  # fmt: skip
     parser.add_argument("--degradation", choices=(*DEGRADATIONS, "mixed"), default="mixed")
     parser.add_argument("--detect-side", type=int, help="RapidOCR detector input size (px)")
     parser.add_argument("--show-errors", action="store_true")
@@ -47,7 +42,8 @@ def main() -> None:
         engine = RapidOcrEngine(detect_side=args.detect_side)
     else:
         engine = build_engine(args.engine)
-    reader = DocumentReader(engine)
+    second = None if args.second.lower() == "none" else build_recognizer(args.second)
+    reader = DocumentReader(engine, second)
     rng = random.Random(args.seed)
     stats: dict[DocType, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     doc_types = list(DocType)
@@ -57,7 +53,7 @@ def main() -> None:
         seed = rng.randrange(2**31)
         image, truth = render(doc_type, DocumentFacts.random(random.Random(seed)), seed,
                               degradation=degradation)  # fmt: skip
-        reading = reader.read(_encode(image, degradation), doc_type)
+        reading = reader.read(encode(image, degradation), doc_type)
         wrong = {
             key: (expected, reading.fields[key].value if key in reading.fields else None)
             for key, expected in truth.items()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.replay import build_replayer, replay_history  # noqa: E402
-from workflows.history import from_file  # noqa: E402
+from kernel.case_history import from_file  # noqa: E402
+from workers.commands.replay import build_replayer, replay_history  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "histories"
 

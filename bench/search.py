@@ -35,9 +35,9 @@ from sqlalchemy.dialects import postgresql  # noqa: E402
 from api.inputs import CaseSearch, encode_cursor  # noqa: E402
 from api.search import page_query, search_cases  # noqa: E402
 from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
-from kernel.embedded_pg import EmbeddedPostgres  # noqa: E402
 from models.enums import CaseStatus, RiskGrade  # noqa: E402
 from models.tables import Operator  # noqa: E402
+from workers.dev.embedded_pg import EmbeddedPostgres  # noqa: E402
 
 BRANCHES = ["SH", "BJ", "GZ", "SZ", "HZ", "CD", "WH", "NJ", "XA", "CQ"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"

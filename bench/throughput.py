@@ -32,10 +32,8 @@ from activities.ocr.cache import OcrCache  # noqa: E402
 from activities.ocr.engine import build_engine  # noqa: E402
 from activities.ocr.reader import DocumentReader  # noqa: E402
 from bench.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_step  # noqa: E402
-from kernel.binaries import temporal_cli_path  # noqa: E402
 from kernel.codec import KEYS_FILE, PayloadKeys, data_converter, new_key_entry  # noqa: E402
 from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
-from kernel.embedded_pg import EmbeddedPostgres  # noqa: E402
 from kernel.settings import Settings  # noqa: E402
 from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR  # noqa: E402
 from models.enums import CaseStatus, DecisionKind, Role, TaskKind, TaskState  # noqa: E402
@@ -50,6 +48,8 @@ from tests.utils.factories import (  # noqa: E402
     upload,
 )
 from tests.utils.processes import start_process, stop_process  # noqa: E402
+from workers.dev.binaries import temporal_cli_path  # noqa: E402
+from workers.dev.embedded_pg import EmbeddedPostgres  # noqa: E402
 from workflows.release_case import ReleaseCaseWorkflow  # noqa: E402
 
 TIMINGS = CaseTimings(registry_poll_first=timedelta(milliseconds=100))

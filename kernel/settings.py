@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     temporal_api_key: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    ocr_engine: str = "rapidocr"
+    # The engine that reads every page, and the one whose recogniser re-reads the
+    # identity fields ("none": no second opinion); chosen by bench.second_opinion,
+    # see docs/ocr.md "Engines".
+    ocr_engine: str = "ppocrv4"
+    ocr_second_engine: str = "ppocrv6"
     ocr_concurrency: int = 2
     paddle_model_dir: Path | None = None
     registry_url: str | None = None

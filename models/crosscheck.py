@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
 
 from pydantic import BaseModel
@@ -78,3 +79,35 @@ def cross_check(
             if printed < expected.ledger_settled_at:
                 mismatch(key, reading, f">= {expected.ledger_settled_at.isoformat()}")
     return mismatches
+
+
+def dropped_characters(shorter: str, full: str) -> bool:
+    """``shorter`` is ``full`` with one or more characters left out (张丰, 张三丰).
+
+    OCR loses a faint or crowded character far more often than it invents one,
+    so a name that is another's with gaps is likely the same name misread."""
+    if not shorter or len(shorter) >= len(full):
+        return False
+    rest = iter(full)
+    return all(char in rest for char in shorter)
+
+
+def shorter_names(readings: Mapping[DocType, Mapping[str, Mapping]]) -> dict[DocType, dict]:
+    """The case's documents whose name is the ID card's with characters lost.
+
+    ``readings`` maps each document type to its stored fields (``{key:
+    {"value", ...}}``).  Each hit is a doubt in the shape OCR uses for one
+    (``{"kind": "shorter_than_id", "detail", "alternative"}``), for the shorter
+    reading: the name mismatch it also is says less than that."""
+    id_card = readings.get(DocType.ID_CARD, {}).get("name") or {}
+    full = _canon(id_card.get("value"))
+    doubts = {}
+    for doc_type, fields in readings.items():
+        name = _canon((fields.get("name") or {}).get("value"))
+        if doc_type is not DocType.ID_CARD and dropped_characters(name, full):
+            doubts[doc_type] = {
+                "kind": "shorter_than_id",
+                "detail": f"'{name}' is shorter than the ID card's '{full}'; a character may be lost",
+                "alternative": full,
+            }
+    return doubts

@@ -142,6 +142,11 @@ POLLING = frozenset({"await_deregistration"})
 
 def _registry(run: ActivityRun) -> dict | None:
     result = _result(run)
+    if run.outcome == "canceled" and run.name in POLLING:
+        # The case stops waiting on the registry's answer once the signed callback
+        # brought it: not a failure, and the callback has its own row.
+        key = _input(run).get("idempotency_key")
+        return {"kind": EntryKind.REGISTRY, "what": f"stopped polling {key}: the callback answered"}
     # Polls that only say "still pending" are noise unless they needed retries.
     if run.name == "check_deregistration" and result.get("outcome") == RegistryOutcome.PENDING:
         if run.attempts <= 1 and run.outcome == "completed":
@@ -196,7 +201,12 @@ def activity_entry(run: ActivityRun) -> tuple[TimelineEntry, str | None] | None:
     if described is None:
         return None
     key = described.pop("key", None)
-    failure = run.failure or (None if run.outcome in ("completed", "running") else run.outcome)
+    settled = (
+        ("completed", "running")
+        if run.name not in POLLING
+        else ("completed", "running", "canceled")
+    )
+    failure = run.failure or (None if run.outcome in settled else run.outcome)
     took = (run.closed_at - run.scheduled_at).total_seconds() if run.closed_at else None
     entry = TimelineEntry(
         at=run.closed_at or run.scheduled_at,

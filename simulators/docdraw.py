@@ -1,5 +1,5 @@
 """Drawing primitives for synthetic documents: a page that remembers where each
-field's value was drawn, a red round seal, and the ways a phone photo or a
+field's value was drawn, a red round seal, a watermark, and the ways a phone photo or a
 crooked scan spoils an image."""
 
 from __future__ import annotations
@@ -8,44 +8,35 @@ import io
 import math
 import random
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-# Debian's fonts-wqy-microhei and fonts-noto-cjk; the first one present is the default.
-FONT_CANDIDATES = (
-    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
-)
+from simulators.docfonts import FontFace
+
 SEAL_RED = (205, 32, 38)
 
 Box = tuple[int, int, int, int]
 
 
-def available_fonts() -> list[Path]:
-    fonts = [path for path in FONT_CANDIDATES if path.exists()]
-    if not fonts:
-        raise RuntimeError("no CJK font found; install fonts-wqy-microhei or fonts-noto-cjk")
-    return fonts
-
-
 @cache
-def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
-    # index 2 of the Noto collections is Simplified Chinese; WQY has a single face.
-    index = 2 if "Noto" in path.name else 0
-    return ImageFont.truetype(str(path), size, index=index)
+def _font(face: FontFace, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(face.path), size, index=face.index)
 
 
 class Page:
-    """A blank sheet to draw text on, remembering where field values went."""
+    """A blank sheet to draw text on, remembering where field values went.
 
-    def __init__(self, size: tuple[int, int], font: Path, background=(255, 255, 255)) -> None:
+    ``tracking`` letter-spaces every text by that share of its font size.
+    """
+
+    def __init__(
+        self, size: tuple[int, int], face: FontFace, background=(255, 255, 255), tracking=0.0
+    ) -> None:
         self.image = Image.new("RGB", size, background)
         self.draw = ImageDraw.Draw(self.image)
-        self.font_path = font
+        self.face = face
+        self.tracking = tracking
         self.value_boxes: dict[str, Box] = {}
 
     @property
@@ -53,10 +44,13 @@ class Page:
         return self.image.size
 
     def font(self, size: int) -> ImageFont.FreeTypeFont:
-        return _font(self.font_path, size)
+        return _font(self.face, size)
 
     def width_of(self, text: str, size: int) -> int:
-        return round(self.draw.textlength(text, font=self.font(size)))
+        if not self.tracking or len(text) < 2:
+            return round(self.draw.textlength(text, font=self.font(size)))
+        advances = sum(self.draw.textlength(ch, font=self.font(size)) for ch in text)
+        return round(advances + self.tracking * size * (len(text) - 1))
 
     def text(
         self,
@@ -67,11 +61,26 @@ class Page:
         key: str | None = None,
         anchor: str = "la",
     ) -> Box:
-        box = self.draw.textbbox(xy, text, font=self.font(size), anchor=anchor)
-        self.draw.text(xy, text, font=self.font(size), fill=fill, anchor=anchor)
+        if self.tracking and len(text) > 1:
+            box = self._spaced_text(xy, text, size, fill, anchor)
+        else:
+            box = self.draw.textbbox(xy, text, font=self.font(size), anchor=anchor)
+            self.draw.text(xy, text, font=self.font(size), fill=fill, anchor=anchor)
         if key and key not in self.value_boxes:
             self.value_boxes[key] = tuple(round(v) for v in box)  # type: ignore[assignment]
         return box  # type: ignore[return-value]
+
+    def _spaced_text(self, xy, text: str, size: int, fill, anchor: str) -> Box:
+        font = self.font(size)
+        width = self.width_of(text, size)
+        x = xy[0] - {"l": 0, "m": width / 2, "r": width}[anchor[0]]
+        boxes = []
+        for ch in text:
+            boxes.append(self.draw.textbbox((x, xy[1]), ch, font=font, anchor="l" + anchor[1]))
+            self.draw.text((x, xy[1]), ch, font=font, fill=fill, anchor="l" + anchor[1])
+            x += self.draw.textlength(ch, font=font) + self.tracking * size
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes))  # fmt: skip
 
     def rect(self, box: Box, outline=(60, 60, 60), width: int = 2, fill=None) -> None:
         self.draw.rectangle(box, outline=outline, width=width, fill=fill)
@@ -80,7 +89,9 @@ class Page:
         self.draw.line([start, end], fill=fill, width=width)
 
 
-def stamp_seal(page: Page, centre: tuple[int, int], radius: int, ring_text: str) -> None:
+def stamp_seal(
+    page: Page, centre: tuple[int, int], radius: int, ring_text: str, colour=SEAL_RED
+) -> None:
     """Press a red round seal (ring, star, text along the rim) onto the page.
 
     Multiplying rather than pasting keeps black print under the seal visible,
@@ -89,7 +100,7 @@ def stamp_seal(page: Page, centre: tuple[int, int], radius: int, ring_text: str)
     layer = Image.new("RGB", page.size, (255, 255, 255))
     draw = ImageDraw.Draw(layer)
     cx, cy = centre
-    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=SEAL_RED,
+    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=colour,
                  width=max(4, radius // 18))  # fmt: skip
     star = [
         (
@@ -98,9 +109,9 @@ def stamp_seal(page: Page, centre: tuple[int, int], radius: int, ring_text: str)
         )
         for i in range(10)
     ]
-    draw.polygon(star, fill=SEAL_RED)
+    draw.polygon(star, fill=colour)
     size = max(14, radius // 5)
-    font = _font(page.font_path, size)
+    font = _font(page.face, size)
     chars = list(ring_text)[:18]
     span = math.radians(250)
     for i, ch in enumerate(chars):
@@ -110,7 +121,7 @@ def stamp_seal(page: Page, centre: tuple[int, int], radius: int, ring_text: str)
         glyph = glyph.rotate(-math.degrees(angle), resample=Image.Resampling.BICUBIC)
         gx = cx + (radius - size * 1.1) * math.sin(angle) - size
         gy = cy - (radius - size * 1.1) * math.cos(angle) - size
-        layer.paste(Image.new("RGB", glyph.size, SEAL_RED), (round(gx), round(gy)), glyph)
+        layer.paste(Image.new("RGB", glyph.size, colour), (round(gx), round(gy)), glyph)
     page.image = ImageChops.multiply(page.image, layer)
     page.draw = ImageDraw.Draw(page.image)
 
@@ -131,6 +142,26 @@ def guilloche(page: Page, rng: random.Random) -> None:
     # Lighten the waves towards the paper so they stay background, not print.
     layer = Image.blend(layer, Image.new("RGB", page.size, (255, 255, 255)), 0.45)
     page.image = ImageChops.multiply(page.image, layer)
+    page.draw = ImageDraw.Draw(page.image)
+
+
+def watermark(page: Page, rng: random.Random, text: str, strength: float = 0.35) -> None:
+    """``text`` tiled diagonally in faint grey over the whole page."""
+    width, height = page.size
+    size = max(28, width // 22)
+    font = page.font(size)
+    tile = Image.new("L", (width * 2, height * 2), 0)
+    draw = ImageDraw.Draw(tile)
+    step_x = round(draw.textlength(text, font=font)) + 3 * size
+    for row, y in enumerate(range(0, height * 2, 5 * size)):
+        for x in range(-(row % 2) * step_x // 2, width * 2, step_x):
+            draw.text((x, y), text, font=font, fill=255)
+    angle = rng.uniform(20, 35)
+    tile = tile.rotate(angle, resample=Image.Resampling.BILINEAR)
+    tile = tile.crop((width // 2, height // 2, width // 2 + width, height // 2 + height))
+    grey = round(255 * strength * 0.5)
+    ink = tile.point(lambda v: 255 - v * grey // 255).convert("RGB")
+    page.image = ImageChops.multiply(page.image, ink)
     page.draw = ImageDraw.Draw(page.image)
 
 

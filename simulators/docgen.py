@@ -7,7 +7,15 @@ image with the field values a perfect reader would report.  ``jieya dev``
 uses it to make demo documents that agree with its demo loans; tests and the
 benchmark use it to measure the reader.
 
+Given a ``Variety`` (``simulators.corpus`` defines the tuning and held-back
+ones) it draws from a wider world: three font families in regular, bold and
+mono faces, letter-spacing, the layouts of ``doclayouts`` besides the classic
+ones, headers, footers and watermarks, one or two seals, and the degradations
+of ``docspoil`` (warp, shadow, lowres, heavy).  Without one it draws what it
+always drew for a seed, in WenQuanYi Micro Hei.
+
     python -m simulators.docgen OUT_DIR --count 40 --seed 7
+    python -m simulators.corpus OUT_DIR --split held-back --count 60
 """
 
 from __future__ import annotations
@@ -15,43 +23,23 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from PIL import Image
 
 from models.enums import DocType
-from simulators import docforms
-from simulators.docdraw import (
-    Page,
-    available_fonts,
-    guilloche,
-    on_table,
-    photograph,
-    rotate,
-    stamp_seal,
-)
+from simulators import docforms, doclayouts
+from simulators.docdraw import SEAL_RED, Page, guilloche, stamp_seal
 from simulators.docfacts import DocumentFacts, tamper
-from simulators.docforms import Item, Style
+from simulators.docfonts import classic_face, faces
+from simulators.docforms import Item, Style, amount_text, date_text, split_brand
+from simulators.doclayouts import HELD_BACK_ONLY
+from simulators.docspoil import ALL_DEGRADATIONS, DEGRADATIONS, spoil
 
-DEGRADATIONS = ("clean", "rotate", "photo", "seal", "all")
 A4 = (1240, 1754)  # 150 dpi
-
-
-def _date_text(iso: str, rng: random.Random) -> str:
-    d = date.fromisoformat(iso)
-    return rng.choice(
-        (f"{d.year}年{d.month:02d}月{d.day:02d}日", f"{d.year}年{d.month}月{d.day}日",
-         d.isoformat(), f"{d.year}.{d.month}.{d.day}", f"{d:%Y/%m/%d}")
-    )  # fmt: skip
-
-
-def _amount_text(amount: str, rng: random.Random) -> str:
-    whole, cents = amount.split(".")
-    grouped = f"{int(whole):,}.{cents}"
-    return rng.choice((f"¥{grouped}", f"{amount}元", f"人民币{grouped}元", f"{grouped}元"))
 
 
 def _style(rng: random.Random, size: tuple[int, int] = (28, 34)) -> Style:
@@ -90,11 +78,11 @@ def _settlement(page: Page, f: DocumentFacts, rng: random.Random, layout: int) -
         Item(pick(("车牌号码", "车牌号", "号牌号码", "车牌")), f.plate_no, "plate_no"),
         Item(pick(("车架号", "车辆识别代号", "车架号(VIN)", "车辆车架号")), f.vin, "vin"),
         Item("品牌型号", f.brand_model),
-        Item(pick(("贷款金额", "结清金额", "贷款本金")), _amount_text(f.amount, rng), "amount"),
-        Item(pick(("首次还款日", "放款日期")), _date_text(f.register_date, rng)),
+        Item(pick(("贷款金额", "结清金额", "贷款本金")), amount_text(f.amount, rng), "amount"),
+        Item(pick(("首次还款日", "放款日期")), date_text(f.register_date, rng)),
         Item(
             pick(("结清日期", "贷款结清日期", "结清时间")),
-            _date_text(f.settled_date, rng),
+            date_text(f.settled_date, rng),
             "settled_date",
         ),  # fmt: skip
     ]
@@ -109,7 +97,7 @@ def _settlement(page: Page, f: DocumentFacts, rng: random.Random, layout: int) -
             *prose("兹证明借款人"), Item(f.name, "", "name"), *prose("(身份证号:"),
             Item(f.id_number, "", "id_number"), *prose(")在我司办理的汽车贷款(合同编号:"),
             Item(f.contract_no, "", "contract_no"), *prose(")已于"),
-            Item(_date_text(f.settled_date, rng), "", "settled_date"),
+            Item(date_text(f.settled_date, rng), "", "settled_date"),
             *prose("全部结清,贷款本息已还清。"),
         ]  # fmt: skip
         y = docforms.paragraph(page, tokens, 340, 120, style)
@@ -119,7 +107,7 @@ def _settlement(page: Page, f: DocumentFacts, rng: random.Random, layout: int) -
         y = _form(page, items, 340, 120, style, layout)
     y = docforms.paragraph(page, [Item(ch, "") for ch in "特此证明。"], y + 40, 120, style)
     page.text((width - 120, y + 80), f.lender, style.size, anchor="ra")
-    page.text((width - 120, y + 80 + 2 * style.size), _date_text(f.settled_date, rng),
+    page.text((width - 120, y + 80 + 2 * style.size), date_text(f.settled_date, rng),
               style.size, anchor="ra")  # fmt: skip
     return {k: getattr(f, k) for k in
             ("name", "id_number", "contract_no", "plate_no", "vin", "settled_date", "amount",
@@ -160,16 +148,11 @@ def _id_card(page: Page, f: DocumentFacts, rng: random.Random, layout: int) -> d
             ("name", "id_number", "sex", "birth_date", "address", "ethnicity")}  # fmt: skip
 
 
-def _split_brand(brand_model: str) -> tuple[str, str]:
-    match = re.match(r"(.*?牌)(.+)", brand_model)
-    return (match[1], match[2]) if match else (brand_model, "")
-
-
 def _registration(page: Page, f: DocumentFacts, rng: random.Random, layout: int) -> dict[str, str]:
     width = page.size[0]
     page.text((width // 2, 120), "机动车登记证书", 60, anchor="mm")
     page.text((width - 120, 200), f"编号 {rng.randrange(10**11, 10**12)}", 26, anchor="ra")
-    brand, model = _split_brand(f.brand_model)
+    brand, model = split_brand(f.brand_model)
     numbered = layout in (2, 3)
     owner = (
         [Item("机动车所有人/身份证明名称/号码", f"{f.name}/居民身份证/{f.id_number}", "name")]
@@ -180,7 +163,7 @@ def _registration(page: Page, f: DocumentFacts, rng: random.Random, layout: int)
     items = [
         *owner,
         Item("登记机关", "市公安局交通警察支队车辆管理所"),
-        Item("登记日期", _date_text(f.register_date, rng), "register_date"),
+        Item("登记日期", date_text(f.register_date, rng), "register_date"),
         Item("机动车登记编号", f.plate_no, "plate_no"),
         Item("车辆类型", "小型轿车"),
         Item("车辆品牌", brand, "brand_model"),
@@ -201,7 +184,7 @@ def _registration(page: Page, f: DocumentFacts, rng: random.Random, layout: int)
     mortgage = [
         Item("抵押权人姓名/名称", f.lender, "lender"),
         Item("身份证明名称/号码", f"统一社会信用代码/{credit}"),
-        Item("抵押登记日期", _date_text(f.register_date, rng)),
+        Item("抵押登记日期", date_text(f.register_date, rng)),
     ]
     if layout in (2, 3):
         docforms.grid(page, mortgage, y + 110, 60, style, per_row=1)
@@ -225,8 +208,8 @@ def _driving_license(
         Item("品牌型号", f.brand_model, "brand_model"),
         Item("车辆识别代号", f.vin, "vin"),
         Item("发动机号码", f.engine_no, "engine_no"),
-        Item("注册日期", _date_text(f.register_date, rng), "register_date"),
-        Item("发证日期", _date_text(f.register_date, rng)),
+        Item("注册日期", date_text(f.register_date, rng), "register_date"),
+        Item("发证日期", date_text(f.register_date, rng)),
     ]
     style = _style(rng, (26, 30))
     if layout == 1:
@@ -252,8 +235,45 @@ _PAPER = {
 }
 
 
-def layout_count(doc_type: DocType) -> int:
-    return _DOCUMENTS[doc_type][1]
+@dataclass(frozen=True)
+class Variety:
+    """What a corpus varies beyond the classic documents (``render`` without a
+    variety draws those, page for page as it always did)."""
+
+    name: str
+    families: tuple[tuple[str, float], ...]  # font family and its weight
+    held_back_layouts: bool  # may draw the layouts kept for the held-back set
+    tracking: float = 0.35  # chance a page is letter-spaced
+    decorations: float = 0.7  # chance of headers, footers and watermarks
+
+
+def layout_count(doc_type: DocType, variety: Variety | None = None) -> int:
+    """Layouts of ``doc_type``: the classic ones, or all that ``variety`` draws."""
+    return len(layouts(doc_type, variety))
+
+
+def layouts(doc_type: DocType, variety: Variety | None = None) -> list[int]:
+    classic = _DOCUMENTS[doc_type][1]
+    if variety is None:
+        return list(range(classic))
+    new = doclayouts.LAYOUTS[doc_type]
+    return [*range(classic), *(classic + i for i, draw in enumerate(new)
+                               if variety.held_back_layouts or draw not in HELD_BACK_ONLY)]  # fmt: skip
+
+
+def layout_name(doc_type: DocType, layout: int) -> str:
+    classic = _DOCUMENTS[doc_type][1]
+    return f"classic-{layout}" if layout < classic else doclayouts.LAYOUTS[doc_type][
+        layout - classic].__name__  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rendered:
+    image: Image.Image
+    truth: dict[str, str]  # each field as a perfect reader returns it
+    layout: int
+    font: str  # the face's name, e.g. noto-serif-bold
+    boxes: dict[str, tuple[int, int, int, int]]  # where each field's value was drawn
 
 
 def render(
@@ -262,31 +282,58 @@ def render(
     seed: int,
     layout: int | None = None,
     degradation: str = "clean",
+    variety: Variety | None = None,
 ) -> tuple[Image.Image, dict[str, str]]:
     """Draw one document; returns the image and the field values it shows."""
-    if degradation not in DEGRADATIONS:
-        raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}")
-    rng = random.Random(f"{doc_type}:{seed}")
-    size, layouts, draw = _DOCUMENTS[doc_type]
-    chosen = rng.randrange(layouts) if layout is None else layout % layouts
-    page = Page(size, rng.choice(available_fonts()), _PAPER.get(doc_type, (255, 255, 255)))
+    drawn = draw_document(doc_type, facts, seed, layout, degradation, variety)
+    return drawn.image, drawn.truth
+
+
+def draw_document(
+    doc_type: DocType,
+    facts: DocumentFacts,
+    seed: int,
+    layout: int | None = None,
+    degradation: str = "clean",
+    variety: Variety | None = None,
+) -> Rendered:
+    """``render``, telling also which layout and face were drawn."""
+    if degradation not in ALL_DEGRADATIONS:
+        raise ValueError(f"degradation must be one of {', '.join(ALL_DEGRADATIONS)}")
+    size, classic, draw = _DOCUMENTS[doc_type]
+    paper = _PAPER.get(doc_type, (255, 255, 255))
+    if variety is None:
+        rng = random.Random(f"{doc_type}:{seed}")
+        chosen = rng.randrange(classic) if layout is None else layout % classic
+        page = Page(size, rng.choice([classic_face()]), paper)
+    else:
+        rng = random.Random(f"{doc_type}:{seed}:{variety.name}")
+        allowed = layouts(doc_type, variety)
+        chosen = rng.choice(allowed) if layout is None else layout
+        if chosen not in allowed:
+            raise ValueError(f"layout {layout} of {doc_type.value} is not in {variety.name}")
+        family = rng.choices(*zip(*variety.families, strict=True))[0]
+        tracking = rng.uniform(0.04, 0.18) if rng.random() < variety.tracking else 0.0
+        page = Page(size, rng.choice(faces(family)), paper, tracking)
     if doc_type in _PAPER and rng.random() < 0.5:
         guilloche(page, rng)
-    truth = draw(page, facts, rng, chosen)
-    if degradation in ("seal", "all") and page.value_boxes:
-        # Over a value, as lenders' seals so often are.
-        target = rng.choice(sorted(page.value_boxes))
-        x0, y0, x1, y1 = page.value_boxes[target]
-        centre = (round((x0 + x1) / 2 + rng.uniform(-0.3, 0.3) * (x1 - x0)), (y0 + y1) // 2)
-        stamp_seal(page, centre, rng.randint(110, 150), facts.lender)
-    image = page.image
-    if degradation in ("rotate", "all"):
-        image = rotate(image, rng.choice((-1, 1)) * rng.uniform(1.0, 3.0))
-    if degradation in ("photo", "all"):
-        if doc_type in (DocType.ID_CARD, DocType.DRIVING_LICENSE) and rng.random() < 0.5:
-            image = on_table(image, rng)
-        image = photograph(image, rng)
-    return image, truth
+    if chosen < classic:
+        truth = draw(page, facts, rng, chosen)
+    else:
+        truth = doclayouts.LAYOUTS[doc_type][chosen - classic](page, facts, rng)
+    if variety is not None and rng.random() < variety.decorations:
+        doclayouts.decorate(page, doc_type, facts, rng)
+    if degradation in ("seal", "all", "heavy") and page.value_boxes:
+        # Over a value, as lenders' seals so often are; a varied page may get two.
+        for _ in range(1 if variety is None else rng.choice((1, 1, 2))):
+            target = rng.choice(sorted(page.value_boxes))
+            x0, y0, x1, y1 = page.value_boxes[target]
+            centre = (round((x0 + x1) / 2 + rng.uniform(-0.3, 0.3) * (x1 - x0)), (y0 + y1) // 2)
+            colour = SEAL_RED if variety is None else (rng.randint(185, 235), rng.randint(20, 90),
+                                                       rng.randint(30, 90))  # fmt: skip
+            stamp_seal(page, centre, rng.randint(110, 150), facts.lender, colour)
+    image = spoil(page.image, doc_type, degradation, rng)
+    return Rendered(image, truth, chosen, page.face.name, dict(page.value_boxes))
 
 
 _TAMPERABLE = {

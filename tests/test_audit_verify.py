@@ -20,7 +20,7 @@ from models.audit_verify import BreakKind, verify_chains
 from tests.utils.databases import fresh_database, plain_dsn
 from tests.utils.factories import insert_case_row, insert_loan, new_facts
 from tests.utils.processes import REPO_ROOT
-from workers.audit import audit_report
+from workers.commands.audit import audit_report
 
 
 @pytest_asyncio.fixture(loop_scope="session")

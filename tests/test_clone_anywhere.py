@@ -14,10 +14,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from kernel import embedded_pg, pg_shared
-from kernel.binaries import postgres_bin_dir
-from kernel.embedded_pg import EmbeddedPostgres
-from kernel.procs import reachable_by
+from workers.dev import embedded_pg, pg_shared
+from workers.dev.binaries import postgres_bin_dir
+from workers.dev.embedded_pg import EmbeddedPostgres
+from workers.dev.procs import reachable_by
 
 as_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="only root runs PostgreSQL as another (system) user"

@@ -143,3 +143,18 @@ async def test_a_live_cases_history_in_temporal_holds_no_personal_data(case_work
     readable = decrypt_json(history.to_json_dict(), TEST_KEYS)
     assert facts.contract_no in payload_text(readable)  # there, for whoever holds the keys
     await handle.terminate("test over")
+
+
+def test_keys_new_prints_a_usable_entry_and_refuses_a_bad_id() -> None:
+    from typer.testing import CliRunner
+
+    from workers.cli import app
+
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "new", "--id", "2026q4"])
+    assert made.exit_code == 0
+    keys = PayloadKeys.parse(made.stdout.strip())
+    assert keys.active[0] == "2026q4"
+    refused = runner.invoke(app, ["keys", "new", "--id", "a:b"])
+    assert refused.exit_code == 2
+    assert "must be plain ASCII" in refused.output

@@ -16,7 +16,7 @@ import asyncpg
 import psutil
 import pytest
 
-from kernel.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, socket_dir_for
+from workers.dev.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError, socket_dir_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,7 @@ async def test_server_goes_when_its_owner_is_killed(pg_dir: Path) -> None:
         f"""
         import asyncio, time
         from pathlib import Path
-        from kernel.embedded_pg import EmbeddedPostgres
+        from workers.dev.embedded_pg import EmbeddedPostgres
         pg = EmbeddedPostgres(Path({str(data_dir)!r}))
         pg.start()
         asyncio.run(pg.wait_ready(60))

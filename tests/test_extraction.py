@@ -419,7 +419,7 @@ def test_ocr_command_prints_the_contract_and_exit_code_2_for_unreadable(tmp_path
     assert set(result) == {"file", "doc_type", "fields", "needs_review", "issues", "ms"}
     assert result["doc_type"] == TRUTH[good.name]["doc_type"]
     for field in result["fields"].values():
-        assert set(field) == {"value", "confidence", "valid"}
+        assert set(field) == {"value", "confidence", "valid", "issue", "doubts"}
     assert "notes.txt" in captured.err and "missing.png" in captured.err
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
+from kernel.case_history import load_case_runs
 from models.enums import CaseStatus, DecisionKind, DocType, RegistryOutcome, Role, Step, TaskKind
 from models.loans import read_loans_csv, upsert_loans
 from models.payloads import CaseTimings, DecisionRequest, RegistryResult
@@ -37,7 +38,6 @@ from tests.utils.factories import (
 )
 from tests.utils.simulators import sim_faults
 from workflows.decisions import COMMENT_REQUIRED, FORBIDDEN, INVALID_DECISION
-from workflows.history import load_case_runs
 from workflows.release_case import ReleaseCaseWorkflow
 
 RESULT_TIMEOUT = 180

@@ -62,7 +62,7 @@ def assert_shape(result: dict) -> None:
     assert isinstance(result["ms"], int) and result["ms"] >= 0
     assert result["doc_type"] in {t.value for t in DocType}
     for key, field in result["fields"].items():
-        assert set(field) == {"value", "confidence", "valid"}, (key, field)
+        assert set(field) == {"value", "confidence", "valid", "issue", "doubts"}, (key, field)
         assert field["value"] is None or isinstance(field["value"], str)
         assert isinstance(field["confidence"], (int, float)) and 0 <= field["confidence"] <= 1
         assert isinstance(field["valid"], bool)

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from kernel.embedded_pg import EmbeddedPostgres
-from kernel.procs import free_port
 from kernel.settings import Settings
-from workers.devpieces import postgres_spec, temporal_answers, temporal_spec
-from workers.supervisor import Child, Supervisor
+from workers.dev.embedded_pg import EmbeddedPostgres
+from workers.dev.pieces import postgres_spec, temporal_answers, temporal_spec
+from workers.dev.procs import free_port
+from workers.dev.supervisor import Child, Supervisor
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest_asyncio
 from sqlalchemy import select, update
 from temporalio.client import WorkflowExecutionStatus
 
+from kernel.case_client import case_handle, start_case
 from kernel.db import create_engine, session_factory
 from models.enums import CaseStatus, DocType, Step, TaskKind
 from models.payloads import CaseTimings, ReleaseCaseInput
@@ -33,7 +34,6 @@ from tests.utils.factories import (
     new_facts,
     wait_for_state,
 )
-from workflows.client import case_handle, start_case
 
 TIMEOUT = 60
 

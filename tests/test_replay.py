@@ -16,6 +16,7 @@ import pytest
 from temporalio import workflow
 from temporalio.worker import Replayer
 
+from kernel.case_history import from_file
 from kernel.codec import decrypt_json
 from models.enums import Milestone
 from models.history_events import attributes, decode_payloads, event_kind
@@ -24,8 +25,7 @@ from models.timeline import build_timeline
 from tests.conftest import TEST_CONVERTER, TEST_KEYS, TEST_KEYS_FILE
 from tests.histories.paths import PATHS
 from tests.utils.processes import REPO_ROOT
-from workers.replay import COMMAND_EVENTS, build_replayer, replay_history
-from workflows.history import from_file
+from workers.commands.replay import COMMAND_EVENTS, build_replayer, replay_history
 from workflows.release_case import ReleaseCaseWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

@@ -17,7 +17,6 @@ from activities.adapters.email import SmtpMailer
 from activities.adapters.errors import PermanentExternalError, TransientExternalError
 from activities.adapters.registry import DeregistrationRequest, RegistryClient
 from activities.adapters.sms import SmsGateway
-from kernel.procs import free_port
 from simulators import signing
 from tests.utils.processes import running_process, stop_process
 from tests.utils.simulators import (
@@ -31,6 +30,7 @@ from tests.utils.simulators import (
     sim_faults,
     sim_get,
 )
+from workers.dev.procs import free_port
 
 SECRET = "test-registry-secret"
 

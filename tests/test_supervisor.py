@@ -14,11 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kernel.procs import free_port, port_is_free
-from workers import devpieces
-from workers.devpieces import PortInUse, Ports, start_with_port_retry
-from workers.devstack import DataDirBusy, lock_data_dir
-from workers.supervisor import Child, ChildSpec, StartupError, Supervisor
+from workers.dev import pieces as devpieces
+from workers.dev.pieces import PortInUse, Ports, start_with_port_retry
+from workers.dev.procs import free_port, port_is_free
+from workers.dev.stack import DataDirBusy, lock_data_dir
+from workers.dev.supervisor import Child, ChildSpec, StartupError, Supervisor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -217,7 +217,7 @@ async def test_children_die_with_a_killed_supervisor(child_script: Path, tmp_pat
         f"""
         import asyncio, sys
         from pathlib import Path
-        from workers.supervisor import ChildSpec, Supervisor
+        from workers.dev.supervisor import ChildSpec, Supervisor
 
         async def main():
             sup = Supervisor(Path({str(tmp_path / "logs")!r}), console=None)

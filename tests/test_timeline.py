@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from kernel.case_history import from_file
 from kernel.codec import decrypt_json
 from models.history_events import attributes, event_kind, parse_history
 from models.timeline import EntryKind, build_timeline
 from tests.conftest import TEST_KEYS
-from workflows.history import from_file
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -118,3 +118,26 @@ def test_without_a_history_the_audit_trail_alone_is_the_timeline():
     record = Record(1, "k", "case.opened", "alice", {"comment": "急"}, "b" * 64, datetime.now())
     timeline = build_timeline(None, [record])
     assert timeline.outcome is None and timeline.entries[0].comment == "急"
+
+
+def test_a_registry_wait_the_callback_cut_short_is_not_a_failure() -> None:
+    from models.history_events import ActivityRun
+    from models.timeline_rows import activity_entry
+
+    at = datetime(2026, 12, 2, 10, 0)
+    run = ActivityRun(
+        event_id=40,
+        name="await_deregistration",
+        input={"idempotency_key": "RC-1-dereg-1"},
+        scheduled_at=at,
+        attempts=1,
+        outcome="canceled",
+        closed_at=at,
+    )
+    entry, _key = activity_entry(run)
+    assert entry.failure is None
+    assert entry.what == "stopped polling RC-1-dereg-1: the callback answered"
+    failed = activity_entry(
+        ActivityRun(**{**run.__dict__, "name": "submit_deregistration", "outcome": "failed"})
+    )[0]
+    assert failed.failure == "failed"

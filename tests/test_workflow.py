@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
+from kernel.case_client import signal_ledger_updated
 from models.enums import CaseStatus, DecisionKind, DocType, RiskGrade, Role, TaskKind
 from models.payloads import DecisionRequest
 from models.tables import AuditEvent, Case, HumanTask, Notification
@@ -24,7 +25,6 @@ from tests.utils.factories import (
     wait_for_state,
 )
 from tests.utils.simulators import sim_faults
-from workflows.client import signal_ledger_updated
 from workflows.decisions import FORBIDDEN, FOUR_EYES, WRONG_STATE
 from workflows.release_case import ReleaseCaseWorkflow
 

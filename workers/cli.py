@@ -20,10 +20,12 @@ operator_app = typer.Typer(help="Operator accounts and tokens", no_args_is_help=
 loans_app = typer.Typer(help="The loan ledger", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=True)
 case_app = typer.Typer(help="One case, for auditors", no_args_is_help=True)
+keys_app = typer.Typer(help="Payload encryption keys", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
 app.add_typer(loans_app, name="loans")
 app.add_typer(audit_app, name="audit")
 app.add_typer(case_app, name="case")
+app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
 
@@ -64,7 +66,7 @@ async def _with_sessions(settings: Settings, action: Callable[..., Awaitable[T]]
 @app.command()
 def dev() -> None:
     """Start the whole embedded stack (PostgreSQL, Temporal, simulators, worker, API)."""
-    from workers.devstack import run_dev_stack
+    from workers.dev.stack import run_dev_stack
 
     raise typer.Exit(asyncio.run(run_dev_stack(_settings(find_stack=False))))
 
@@ -152,7 +154,7 @@ def operator_list() -> None:
 @loans_app.command("import")
 def loans_import(file: Path) -> None:
     """Upsert the loan ledger from a CSV file and wake cases waiting on it."""
-    from workers.ledger_sync import import_ledger_file
+    from workers.commands.ledger_sync import import_ledger_file
 
     settings = _settings()
     try:
@@ -193,7 +195,7 @@ def replay(
     ] = None,
 ) -> None:
     """Replay case histories with today's workflow code (exit 1 on non-determinism)."""
-    from workers.replay import run_replay
+    from workers.commands.replay import run_replay
 
     day = since.date() if since else None
     code = asyncio.run(run_replay(_settings(), case_id, file, all_cases, day, timeline))
@@ -206,7 +208,7 @@ def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="the full report as JSON")] = False,
 ) -> None:
     """Check the audit hash chains; exit 1 naming the first bad record of each damaged stream."""
-    from workers.audit import run_audit_verify
+    from workers.commands.audit import run_audit_verify
 
     code = asyncio.run(_with_sessions(_settings(), lambda s: run_audit_verify(s, case_id, as_json)))
     raise typer.Exit(code)
@@ -220,7 +222,7 @@ def case_export(
     ] = None,
 ) -> None:
     """Write the case's records, audit trail, timeline and history as one JSON file."""
-    from workers.export import run_case_export
+    from workers.commands.export import run_case_export
 
     settings = _settings()
     code = asyncio.run(
@@ -229,13 +231,30 @@ def case_export(
     raise typer.Exit(code)
 
 
+@keys_app.command("new")
+def keys_new(key_id: Annotated[str | None, typer.Option("--id")] = None) -> None:
+    """Print a fresh payload key entry (`id:base64key`). To rotate, put it first
+    in JIEYA_PAYLOAD_KEYS and keep the old ones after it: new payloads use it, old
+    ones stay readable."""
+    from kernel.codec import CodecError, PayloadKeys, new_key_entry
+
+    try:
+        entry = new_key_entry(key_id)
+        if key_id is not None:
+            PayloadKeys(((key_id, bytes(32)),))  # refuses an id the key list cannot hold
+    except CodecError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(entry)
+
+
 @app.command()
 def doctor(
     repair: Annotated[bool, typer.Option(help="also make the repairs it finds")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
 ) -> None:
     """Reconciliation report: case rows vs workflows, pending outbox, stuck cases (exit 1 if wrong)."""
-    from workers.doctor import run_doctor
+    from workers.commands.doctor import run_doctor
 
     raise typer.Exit(asyncio.run(run_doctor(_settings(), repair, as_json)))
 

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from activities.ocr.engine import OcrEngineUnavailable, build_engine
+from activities.ocr.engine import OcrEngineUnavailable
 from activities.ocr.extract import DocumentReading
 from activities.ocr.images import DocumentError
-from activities.ocr.reader import DocumentReader
+from activities.ocr.reader import build_reader
 from models.enums import DocType
 
 # Local files are not uploads, but a stray video should not be read into memory.
@@ -30,7 +30,15 @@ def reading_to_json(file: Path, reading: DocumentReading) -> dict:
         "file": str(file),
         "doc_type": reading.doc_type.value if reading.doc_type else None,
         "fields": {
-            key: {"value": field.value, "confidence": field.confidence, "valid": field.valid}
+            key: {
+                "value": field.value,
+                "confidence": field.confidence,
+                "valid": field.valid,
+                # Why a field was flagged: its issue and each doubt (a second
+                # engine's reading, an unknown surname, a look-alike character).
+                "issue": field.issue,
+                "doubts": [doubt.model_dump() for doubt in field.doubts],
+            }
             for key, field in reading.fields.items()
         },
         "needs_review": reading.needs_review,
@@ -63,13 +71,17 @@ def run_ocr_command(
     files: list[Path],
     doc_type: str = "auto",
     as_json: bool = True,
-    engine_name: str = "rapidocr",
+    engine_name: str | None = None,
     *,
+    second_engine: str | None = None,
     model_dir: Path | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Read each file and print its fields; returns the process exit code."""
+    """Read each file and print its fields; returns the process exit code.
+
+    Engines not given are the configured ones (``JIEYA_OCR_ENGINE``,
+    ``JIEYA_OCR_SECOND_ENGINE``), as the OCR worker reads them."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         wanted = _parse_doc_type(doc_type)
@@ -77,12 +89,15 @@ def run_ocr_command(
         choices = ", ".join(["auto", *(t.value for t in DocType)])
         print(f"error: unknown document type {doc_type!r}; choose one of {choices}", file=err)
         return EXIT_UNREADABLE
-    if engine_name == "paddleocr" and model_dir is None:
+    if engine_name is None or second_engine is None or model_dir is None:
         from kernel.settings import get_settings
 
-        model_dir = get_settings().paddle_model_dir  # the CLI is an entry point: env is ours
+        settings = get_settings()  # the CLI is an entry point: env is ours
+        engine_name = engine_name or settings.ocr_engine
+        second_engine = second_engine or settings.ocr_second_engine
+        model_dir = model_dir or settings.paddle_model_dir
     try:
-        reader = DocumentReader(build_engine(engine_name, model_dir))
+        reader = build_reader(engine_name, second_engine, model_dir)
     except OcrEngineUnavailable as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ENGINE

@@ -25,13 +25,13 @@ from activities.guarantor_activities import GuarantorActivities
 from activities.notification_activities import Messengers, NotificationActivities, StaffAddresses
 from activities.reconcile_activities import Reconciler
 from activities.registry_activities import RegistryActivities
+from kernel.case_client import callback_url
 from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.logging import get_logger
 from kernel.settings import CASES_TASK_QUEUE, OCR_TASK_QUEUE, Settings
 from kernel.temporal import connect_temporal
 from workers.schedules import ensure_archive_schedule, ensure_reconcile_schedule
 from workflows.archive import ArchiveHistoriesWorkflow
-from workflows.client import callback_url
 from workflows.reconcile import ReconcileWorkflow
 from workflows.release_case import ReleaseCaseWorkflow
 
@@ -95,11 +95,12 @@ def case_activities(settings: Settings, sessions: SessionFactory, http: httpx.As
 
 def ocr_activities(settings: Settings, sessions: SessionFactory):
     # Imported here so a case-only worker never loads the OCR models.
-    from activities.ocr.engine import build_engine
-    from activities.ocr.reader import DocumentReader
+    from activities.ocr.reader import build_reader
     from activities.ocr_activities import OcrActivities
 
-    reader = DocumentReader(build_engine(settings.ocr_engine, settings.paddle_model_dir))
+    reader = build_reader(
+        settings.ocr_engine, settings.ocr_second_engine, settings.paddle_model_dir
+    )
     return OcrActivities(
         sessions,
         LocalDocumentStore(settings.documents_dir),

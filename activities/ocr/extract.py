@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -33,6 +34,7 @@ from activities.ocr.layout import (
     values_right_of,
     weakest_score,
 )
+from activities.ocr.priors import FieldDoubt, field_doubts
 from models.enums import DocType
 from models.identity import check_id_number
 
@@ -54,24 +56,11 @@ __all__ = [
     "FieldReading",
     "classify",
     "extract_fields",
+    "line_values",
 ]
 
 # Identifiers that must not appear twice with different values on one document.
 _UNIQUE_KEYS = ("id_number", "vin", "plate_no")
-
-
-class FieldDoubt(BaseModel):
-    """Why a value that passed its own checks still deserves a person's look.
-
-    ``kind`` is one of ``second_reading`` (another engine read the crop
-    differently), ``unknown_surname``, ``shorter_than_id`` (a name shorter than
-    the one on the case's ID card), ``confusable`` (a look-alike character whose
-    other reading is also plausible); ``alternative`` is the other reading when
-    there is one. A doubt never changes ``value``: it only flags it."""
-
-    kind: str
-    detail: str
-    alternative: str | None = None
 
 
 class FieldReading(BaseModel):
@@ -102,6 +91,8 @@ class _Candidate:
     box: list[tuple[float, float]] | None
     labelled: bool
     weakest: float  # the lowest character score in the text the value came from
+    # One score per character of ``value``, when the text it came from is known.
+    scores: tuple[float, ...] | None = None
 
 
 @cache
@@ -121,6 +112,45 @@ def _vocabulary(doc_type: DocType) -> LabelVocabulary:
     return LabelVocabulary(
         tuple(layout.labels), believable, guess=lambda word: bool(layout.keys_for(word))
     )
+
+
+# What pickers drop from a code (京A·12345, 12-3) and the look-alikes they fold.
+_SEPARATORS = frozenset(" ·.-_/|:")
+_FOLD = str.maketrans("OI", "01")
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """``text`` upper-cased, without separators, O/I as 0/1; and where each
+    of its characters stands in ``text``."""
+    kept = []
+    for i, ch in enumerate(text):
+        if ch not in _SEPARATORS:
+            upper = ch.upper() if len(ch.upper()) == 1 else ch
+            kept.append((upper.translate(_FOLD), i))
+    return "".join(c for c, _ in kept), [i for _, i in kept]
+
+
+def _value_scores(value: str, text: str, scores: list[float]) -> tuple[float, ...] | None:
+    """The score of each character of ``value`` as read in ``text`` (None when
+    the picker changed it beyond case, separators and O/I).  A priors' doubt
+    about one look-alike character needs that character's own score."""
+    folded_value, value_at = _folded(value)
+    folded_text, text_at = _folded(text)
+    start = folded_text.find(folded_value) if folded_value else -1
+    if start < 0:
+        return None
+    out = [1.0] * len(value)  # a separator has no look-alike to doubt
+    for k, at in enumerate(value_at):
+        out[at] = scores[text_at[start + k]]
+    return tuple(out)
+
+
+def _piece_scores(piece: Segment, lines: list[OcrLine]) -> list[float]:
+    text, scores = scored_text(lines[piece.line_index])
+    start = text.find(piece.text)
+    if start < 0:
+        return [piece.weakest] * len(piece.text)
+    return scores[start : start + len(piece.text)]
 
 
 def _bounds(pieces: list[Segment]) -> list[tuple[float, float]]:
@@ -179,7 +209,9 @@ def _value_pieces(label: Segment, keys: tuple[str, ...], segments: list[Segment]
     return [chosen]
 
 
-def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Candidate]]:
+def _collect(
+    layout: DocLayout, segments: list[Segment], lines: list[OcrLine]
+) -> dict[str, list[_Candidate]]:
     found: dict[str, list[_Candidate]] = defaultdict(list)
     for segment in segments:
         keys = layout.keys_for(segment.label) if segment.label else ()
@@ -195,12 +227,21 @@ def _collect(layout: DocLayout, segments: list[Segment]) -> dict[str, list[_Cand
                 piece.claimed = True
             pieces += extra
         text = " ".join(piece.text for piece in pieces)
+        scores: list[float] = []
+        for n, piece in enumerate(pieces):
+            if n:
+                scores.append(1.0)  # the space that joins two pieces
+            scores += _piece_scores(piece, lines)
         confidence = min(piece.confidence for piece in pieces)
         weakest = min(piece.weakest for piece in pieces)
         for key in keys:
             value = FIELDS[key].pick(text)
             if value:
-                found[key].append(_Candidate(value, confidence, _bounds(pieces), True, weakest))
+                value_scores = _value_scores(value, text, scores)
+                candidate = _Candidate(
+                    value, confidence, _bounds(pieces), True, weakest, value_scores
+                )
+                found[key].append(candidate)
     return found
 
 
@@ -225,7 +266,11 @@ def _scan(layout: DocLayout, lines: list[OcrLine], found: dict[str, list[_Candid
                 # verbatim: then the whole line's weakest character stands for it.
                 span = (start, start + len(value)) if start >= 0 else (0, len(text))
                 weakest = weakest_score(text, scores, *span, line.confidence)
-                found[key].append(_Candidate(value, confidence, list(line.box), False, weakest))
+                value_scores = _value_scores(value, text, scores)
+                candidate = _Candidate(
+                    value, confidence, list(line.box), False, weakest, value_scores
+                )
+                found[key].append(candidate)
 
 
 def _join_model(found: dict[str, list[_Candidate]]) -> None:
@@ -245,6 +290,7 @@ def _join_model(found: dict[str, list[_Candidate]]) -> None:
             brand.box,
             labelled=True,
             weakest=min(brand.weakest, model.weakest),
+            scores=brand.scores + model.scores if brand.scores and model.scores else None,
         )
         found["brand_model"] = [joined, *brands[1:]]
 
@@ -292,6 +338,9 @@ def _choose(spec: FieldSpec, candidates: list[_Candidate]) -> tuple[FieldReading
             box=best.box,
             weakest_char=round(best.weakest, 3),
         )
+        # Priors judge only values that pass their own check (priors.py).
+        scores = best.scores or (best.weakest,) * len(best.value)
+        reading.doubts = field_doubts(spec.key, best.value, scores)
         doubt = spec.doubt(best.value) if spec.doubt else None
         if doubt:
             notes.append(f"{spec.title} {best.value} {doubt}")
@@ -324,12 +373,19 @@ def _cross_check_id_card(fields: dict[str, FieldReading]) -> None:
             reading.issue = f"{reading.value} does not match the ID number, which says {value}"
 
 
-def extract_fields(doc_type: DocType, lines: list[OcrLine]) -> DocumentReading:
+# Looks at the chosen fields before they are judged and may add doubts to them
+# (``second_opinion.py``); it never changes a value.
+FieldReview = Callable[[DocType, dict[str, FieldReading]], None]
+
+
+def extract_fields(
+    doc_type: DocType, lines: list[OcrLine], review: FieldReview | None = None
+) -> DocumentReading:
     """Read, normalise and check the fields of one document of a known type."""
     layout = LAYOUTS[doc_type]
     segments = split_lines(lines, _vocabulary(doc_type))
     assign_owners(segments)
-    found = _collect(layout, segments)
+    found = _collect(layout, segments, lines)
     _scan(layout, lines, found)
     _join_model(found)
     if doc_type is DocType.ID_CARD:
@@ -355,7 +411,25 @@ def extract_fields(doc_type: DocType, lines: list[OcrLine]) -> DocumentReading:
             fields[key] = FieldReading(value=None, issue="not found on the document")
     if doc_type is DocType.ID_CARD:
         _cross_check_id_card(fields)
+    if review is not None:
+        review(doc_type, fields)
     return _judge(layout, fields, notes)
+
+
+def line_values(doc_type: DocType, key: str, line: OcrLine) -> list[str]:
+    """What extraction makes of field ``key`` in this one line alone: the value
+    after the field's label if the line holds it, else what each bare piece of
+    the line reads as, plus what the field's shape finds in the line.  For
+    comparing another engine's reading of the line a value came from."""
+    spec = FIELDS[key]
+    layout = LAYOUTS[doc_type]
+    segments = split_lines([line], _vocabulary(doc_type))
+    labelled = [s for s in segments if s.label and key in layout.keys_for(s.label) and s.text]
+    pieces = labelled or [s for s in segments if not s.label]
+    values = [spec.pick(piece.text) for piece in pieces]
+    if spec.scan is not None and not labelled:
+        values += spec.scan(scored_text(line)[0])
+    return list(dict.fromkeys(v for v in values if v))
 
 
 def _judge(layout: DocLayout, fields: dict[str, FieldReading], notes: list[str]) -> DocumentReading:

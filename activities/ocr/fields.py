@@ -82,6 +82,9 @@ def _reason(check: object) -> str | None:
 def valid_name(value: str) -> str | None:
     if re.search("公司|银行|有限|证明|号码|金融|汽车|股份|分行|支行|专用章|姓名|名称", value):
         return "reads like other text, not a person's name"
+    if re.fullmatch(f"[{CJK}]", value):
+        # A surname alone: the given name was lost (a faint glyph, a seal over it).
+        return "is one character, a surname without its given name"
     # Han names have 2-5 characters; longer ones are transliterations joined by ·.
     if re.fullmatch(rf"[{CJK}]{{2,5}}|[{CJK}]+(·[{CJK}]+)+|[A-Za-z][A-Za-z .'-]{{1,40}}", value):
         return None

@@ -7,14 +7,23 @@ what an operator sees from the CLI is what the workflow decided on.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from activities.ocr.engine import OcrEngine, OcrLine
+from activities.ocr.engine import (
+    LineRecognizer,
+    OcrEngine,
+    OcrLine,
+    build_engine,
+    build_recognizer,
+    engine_key,
+)
 from activities.ocr.extract import DocumentReading, classify, extract_fields
 from activities.ocr.images import load_pages
 from activities.ocr.preprocess import prepare_page
+from activities.ocr.second_opinion import ReadPage, SecondOpinion
 from models.enums import DocType
 
 _DOC_NAMES = {
@@ -52,40 +61,50 @@ def _upright_score(lines: list[OcrLine]) -> float:
     return horizontal * confidence * sum(len(line.text) for line in lines)
 
 
-def _stack(pages: list[list[OcrLine]], images: list[np.ndarray]) -> list[OcrLine]:
+def _stack(pages: list[ReadPage]) -> list[OcrLine]:
     """Merge pages into one tall page so geometry never pairs lines across pages."""
     merged: list[OcrLine] = []
     offset = 0.0
-    for lines, image in zip(pages, images, strict=True):
-        for line in lines:
+    for page in pages:
+        for line in page.lines:
             box = [(x, y + offset) for x, y in line.box]
             merged.append(OcrLine(line.text, line.confidence, box, line.char_scores))
-        offset += image.shape[0]
+        offset += page.image.shape[0]
     return merged
 
 
 # Bumped whenever reading changes what a page yields (extraction or review
 # rules): cached readings are keyed by it, so an upgraded OCR worker reads a
 # file again instead of serving what an older version concluded.
-READER_VERSION = 2
+READER_VERSION = 3
 
 
 class DocumentReader:
-    """Decode, OCR, classify and extract; synchronous, so run it in a thread."""
+    """Decode, OCR, classify and extract; synchronous, so run it in a thread.
 
-    def __init__(self, engine: OcrEngine) -> None:
+    With a ``second`` recogniser, identity fields are read again by another
+    engine and flagged where it disagrees (``second_opinion.py``).
+    """
+
+    def __init__(self, engine: OcrEngine, second: LineRecognizer | None = None) -> None:
         self.engine = engine
+        self.second = SecondOpinion(second) if second is not None else None
 
     @property
     def version(self) -> str:
-        """Engine and reader version, as cached and recorded with each reading."""
-        return f"{self.engine.name}/r{READER_VERSION}"
+        """Engines and reader version, as cached and recorded with each reading:
+        a reading made without (or with another) second engine is not reused."""
+        engines = self.engine.name + (f"+{self.second.name}" if self.second else "")
+        return f"{engines}/r{READER_VERSION}"
+
+    def read_pages(self, data: bytes) -> list[ReadPage]:
+        """Every page of the upload, turned upright, with the lines read on it."""
+        return [ReadPage(*self._read_upright(prepare_page(page))) for page in load_pages(data)]
 
     def ocr_lines(self, data: bytes) -> tuple[list[OcrLine], int]:
         """All text lines of the upload (pages stacked) and the page count."""
-        read = [self._read_upright(prepare_page(page)) for page in load_pages(data)]
-        images = [image for image, _lines in read]
-        return _stack([lines for _image, lines in read], images), len(images)
+        pages = self.read_pages(data)
+        return _stack(pages), len(pages)
 
     def _read_upright(self, image: np.ndarray) -> tuple[np.ndarray, list[OcrLine]]:
         """OCR the page, turning it by 90/180 degrees when it was scanned sideways
@@ -114,7 +133,13 @@ class DocumentReader:
         Raises ``images.DocumentError`` when the bytes are not a readable document.
         """
         started = time.perf_counter()
-        lines, page_count = self.ocr_lines(data)
+        reading = self.read_from(self.read_pages(data), doc_type)
+        reading.ms = round((time.perf_counter() - started) * 1000)
+        return reading
+
+    def read_from(self, pages: list[ReadPage], doc_type: DocType | None) -> DocumentReading:
+        """Classify, extract and judge pages already read (``read_pages``)."""
+        lines = _stack(pages)
         detected = classify(lines)
         resolved = doc_type or detected
         if resolved is None:
@@ -124,7 +149,8 @@ class DocumentReader:
                 issues=["could not tell which of the four documents this is"],
             )
         else:
-            reading = extract_fields(resolved, lines)
+            review = self.second.reviewer(pages) if self.second else None
+            reading = extract_fields(resolved, lines, review)
             if doc_type is not None and detected is not None and detected != doc_type:
                 reading.needs_review = True
                 reading.issues.insert(
@@ -132,6 +158,19 @@ class DocumentReader:
                 )
         if not lines:
             reading.issues.insert(0, "no text found; the image may be blank or too blurred")
-        reading.pages = page_count
-        reading.ms = round((time.perf_counter() - started) * 1000)
+        reading.pages = len(pages)
         return reading
+
+
+def build_reader(
+    engine: str, second: str | None = None, model_dir: Path | None = None
+) -> DocumentReader:
+    """A reader on engine ``engine``, with ``second``'s recogniser giving a second
+    opinion (None, "" or "none": no second opinion)."""
+    primary = build_engine(engine, model_dir)
+    if not second or second.strip().lower() == "none":
+        return DocumentReader(primary)
+    key = engine_key(second)
+    # The same engine twice only re-reads its own crops: share its recogniser.
+    same = key == engine_key(engine) and isinstance(primary, LineRecognizer)
+    return DocumentReader(primary, primary if same else build_recognizer(key))

@@ -25,13 +25,13 @@ from api.opening import ensure_started, open_case
 from api.schemas import CaseCreated, CasePublic, CasesPublic, HistoryPublic
 from api.scope import CaseDep, case_not_found
 from api.search import search_cases
+from kernel.case_history import load_case_history
 from kernel.codec import decrypt_json
 from models.audit import append_event
 from models.audit_verify import verify_chains
 from models.enums import CaseStatus, Role
 from models.tables import AuditEvent
 from models.timeline import build_timeline
-from workflows.history import load_case_history
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

@@ -27,12 +27,12 @@ from api.errors import ApiError, temporal_error
 from api.inputs import DecisionIn
 from api.schemas import CasePublic
 from api.scope import CaseDep
+from kernel.case_client import case_handle
+from models.case_contract import CaseUpdate
 from models.enums import DecisionKind, Role, TaskState
 from models.payloads import DecisionOutcome, DecisionRequest
 from models.tables import HumanTask
-from workflows.client import case_handle
 from workflows.decisions import target_task
-from workflows.release_case import ReleaseCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["decisions"])
 
@@ -94,7 +94,7 @@ async def decide(
         task_id=task.task_id if task is not None else body.task_id or "",
     )
     update_call = case_handle(client, case.case_id).execute_update(
-        ReleaseCaseWorkflow.decide, request, rpc_timeout=DECIDE_TIMEOUT
+        CaseUpdate.DECIDE, request, result_type=DecisionOutcome, rpc_timeout=DECIDE_TIMEOUT
     )
     try:
         outcome = await asyncio.wait_for(update_call, DECIDE_TIMEOUT.total_seconds() + 1)

@@ -30,7 +30,9 @@ from api.errors import ApiError, log, temporal_error
 from api.records import lock_case, new_id
 from api.schemas import ERROR_RESPONSES, DocumentStored
 from api.scope import CaseDep
+from kernel.case_client import case_handle
 from models.audit import append_event
+from models.case_contract import CaseSignal
 from models.enums import CaseStatus, DocType
 from models.payloads import DocumentUploaded
 from models.tables import Case, Document, Operator
@@ -41,8 +43,6 @@ from models.uploads import (
     load_images,
     sniff_media_type,
 )
-from workflows.client import case_handle
-from workflows.release_case import ReleaseCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["documents"])
 
@@ -207,7 +207,7 @@ def _refuse_if_closed(case: Case) -> None:
 
 async def _signal(client: Client, case_id: str, upload: DocumentUploaded) -> None:
     try:
-        await case_handle(client, case_id).signal(ReleaseCaseWorkflow.document_uploaded, upload)
+        await case_handle(client, case_id).signal(CaseSignal.DOCUMENT_UPLOADED, upload)
     except RPCError as error:
         raise temporal_error(error) from None
 

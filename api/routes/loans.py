@@ -14,9 +14,9 @@ from api.bodies import read_body_capped, read_capped, too_large
 from api.deps import OptionalTemporalDep, SessionFactoryDep, SettingsDep
 from api.errors import ApiError, log
 from api.schemas import LoansImported
+from kernel.case_client import signal_ledger_updated
 from kernel.db import SessionFactory
 from models.loans import LedgerImportError, open_cases_for, read_loans_csv, upsert_loans
-from workflows.client import signal_ledger_updated
 
 router = APIRouter(prefix="/loans", tags=["loans"])
 

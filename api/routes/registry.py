@@ -17,13 +17,13 @@ from api.deps import SessionDep, SettingsDep, TemporalClientDep
 from api.errors import ApiError, describe_errors, log, temporal_error
 from api.inputs import RegistryCallback
 from api.schemas import CallbackAccepted
+from kernel.case_client import case_handle
 from kernel.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from models.audit import append_event
+from models.case_contract import CaseSignal
 from models.payloads import RegistryResult
 from models.registry import apply_registry_outcome, forget_callback, take_callback
 from models.tables import RegistryRequest
-from workflows.client import case_handle
-from workflows.release_case import ReleaseCaseWorkflow
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 
@@ -74,7 +74,7 @@ async def registry_callback(
         reason=callback.reason,
     )
     try:
-        await case_handle(client, case_id).signal(ReleaseCaseWorkflow.registry_result, result)
+        await case_handle(client, case_id).signal(CaseSignal.REGISTRY_RESULT, result)
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             # 503 and the registry retries: that delivery must be taken, not refused as a replay.

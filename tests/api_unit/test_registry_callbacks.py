@@ -14,12 +14,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.routes import registry
+from kernel.case_client import case_handle
 from kernel.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from models.enums import RegistryOutcome
 from models.registry import apply_registry_outcome
 from models.tables import AuditEvent, RegistryCallbackReceipt, RegistryRequest, utcnow
 from tests.utils.api_unit import HMAC_SECRET, assert_error
-from workflows.client import case_handle
 
 pytestmark = [pytest.mark.timeout(120)]
 URL = "/api/v1/registry/callbacks"

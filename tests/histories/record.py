@@ -26,16 +26,16 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from activities.adapters.storage import LocalDocumentStore
-from kernel.binaries import temporal_test_server_path
+from kernel.case_history import load_case_runs
 from kernel.db import create_engine, session_factory, upgrade_database
-from kernel.embedded_pg import EmbeddedPostgres
 from kernel.settings import Settings
 from tests.conftest import TEST_CONVERTER, TEST_KEYS, register_search_attributes
 from tests.histories.paths import PATHS, Stage
 from tests.utils.processes import start_process, stop_process
-from workers.replay import build_replayer, replay_history
+from workers.commands.replay import build_replayer, replay_history
+from workers.dev.binaries import temporal_test_server_path
+from workers.dev.embedded_pg import EmbeddedPostgres
 from workers.worker import Queue, build_workers
-from workflows.history import load_case_runs
 
 HISTORIES_DIR = Path(__file__).resolve().parent
 

@@ -12,13 +12,13 @@ from datetime import date, timedelta
 from temporalio.client import Client, WorkflowHandle
 
 from activities.adapters.storage import LocalDocumentStore
+from kernel.case_client import start_case
 from kernel.db import SessionFactory
 from models.enums import CaseStatus, DocType
 from models.loans import LOAN_COLUMNS, read_loans_csv, upsert_loans
 from models.payloads import CaseState, CaseTimings, DocumentUploaded, ReleaseCaseInput
 from models.tables import Case, Document
 from simulators.docgen import DocumentFacts, render
-from workflows.client import start_case
 from workflows.release_case import ReleaseCaseWorkflow
 
 LENDER = "华夏汽车金融有限公司"

@@ -97,7 +97,7 @@ class FakeTemporal:
     queries: list = field(default_factory=list)
     refuse: tuple[str, str] | None = None
 
-    def get_workflow_handle_for(self, _run: Any, workflow_id: str, **_: Any) -> FakeHandle:
+    def get_workflow_handle(self, workflow_id: str, **_: Any) -> FakeHandle:
         return FakeHandle(self, workflow_id)
 
     async def start_workflow(self, _run: Any, arg: Any, *, id: str, **_: Any) -> FakeHandle:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from kernel.procs import free_port
 from kernel.settings import Settings
 from models.enums import Role
 from models.operators import add_operator
 from tests.utils.processes import start_process, stop_process
+from workers.dev.procs import free_port
 from workers.worker import Queue, build_workers
 
 PEOPLE = (

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from kernel.procs import die_with_parent
+from workers.dev.procs import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

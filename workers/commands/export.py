@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 from temporalio.client import Client
 
+from kernel.case_history import load_case_runs
 from kernel.codec import PayloadKeys, decrypt_json
 from kernel.db import SessionFactory
 from kernel.settings import Settings
@@ -32,8 +33,7 @@ from models.tables import (
     RiskAssessment,
 )
 from models.timeline import build_timeline
-from workers.replay import build_replayer, replay_history
-from workflows.history import load_case_runs
+from workers.commands.replay import build_replayer, replay_history
 
 EXPORT_FORMAT = "jieya-case-export/1"
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from kernel.case_history import LoadedHistory, from_file, load_case_runs
 from kernel.codec import PayloadKeys, data_converter, decrypt_json
 from kernel.db import SessionFactory, create_engine, session_factory
 from kernel.settings import Settings
@@ -23,9 +24,8 @@ from kernel.temporal import connect_temporal
 from models.history_events import attributes, event_kind, workflow_task_starts
 from models.tables import AuditEvent, Case, CaseHistory
 from models.timeline import build_timeline
-from workers.timeline_text import render_timeline
+from workers.commands.timeline_text import render_timeline
 from workflows.archive import ArchiveHistoriesWorkflow
-from workflows.history import LoadedHistory, from_file, load_case_runs
 from workflows.release_case import ReleaseCaseWorkflow
 
 REPLAY_WORKFLOWS = [ReleaseCaseWorkflow, ArchiveHistoriesWorkflow]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from kernel.procs import die_with_parent, kill_process_group
-from workers.console import Console, colour_for, pump_lines
+from workers.dev.console import Console, colour_for, pump_lines
+from workers.dev.procs import die_with_parent, kill_process_group
 
 ReadyCheck = Callable[["Child"], Awaitable[None]]
 PreSpawn = Callable[["Child"], Awaitable[None]]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kernel.case_client import signal_ledger_updated
 from kernel.db import create_engine, session_factory
 from kernel.settings import Settings
 from kernel.temporal import connect_temporal
 from models.loans import open_cases_for, read_loans_csv, upsert_loans
-from workflows.client import signal_ledger_updated
 
 
 async def import_ledger_file(settings: Settings, path: Path) -> tuple[int, int]:

@@ -28,10 +28,10 @@ from typing import IO, Any
 import asyncpg
 import psutil
 
-from kernel import pg_shared
-from kernel.binaries import postgres_bin_dir, shared_postgres_bin_dir
-from kernel.pg_shared import EmbeddedPostgresError, cwd_is, link_shared_cluster
-from kernel.procs import (
+from workers.dev import pg_shared
+from workers.dev.binaries import postgres_bin_dir, shared_postgres_bin_dir
+from workers.dev.pg_shared import EmbeddedPostgresError, cwd_is, link_shared_cluster
+from workers.dev.procs import (
     die_with_parent,
     ensure_system_user,
     free_port,

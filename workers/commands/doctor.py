@@ -8,12 +8,12 @@ import httpx
 import typer
 
 from activities.reconcile_activities import Reconciler
+from kernel.case_client import callback_url
 from kernel.db import create_engine, session_factory
 from kernel.settings import Settings
 from kernel.temporal import connect_temporal
 from models.reconcile import ReconcileReport
 from workers.worker import messengers
-from workflows.client import callback_url
 
 EXIT_OK, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
 

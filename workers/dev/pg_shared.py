@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from kernel.procs import reachable_by
+from workers.dev.procs import reachable_by
 
 # Root-owned home for what that user must reach when it cannot where it is.
 SHARED_ROOT = Path("/var/lib/jieya")

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import IO
 
 from kernel.codec import ensure_keys_file
-from kernel.embedded_pg import PG_HOST, EmbeddedPostgres, EmbeddedPostgresError
 from kernel.settings import LOCK_FILE, STACK_FILE, Settings
-from workers import devpieces as pieces
-from workers.supervisor import Child, ChildSpec, StartupError, Supervisor
+from workers.dev import pieces
+from workers.dev.embedded_pg import PG_HOST, EmbeddedPostgres, EmbeddedPostgresError
+from workers.dev.supervisor import Child, ChildSpec, StartupError, Supervisor
 
 DATABASE_NAME = "jieya"
 CREDENTIALS_FILE = "dev-credentials.json"
@@ -201,7 +201,7 @@ class _DevStackRun:
         resolved.update({k.removeprefix("JIEYA_").lower(): v for k, v in self.env.items()})
         resolved_settings = type(settings)(**resolved)
 
-        from workers.seed import seed_demo
+        from workers.dev.seed import seed_demo
 
         sup.say("seeding demo data")
         await seed_demo(resolved_settings, stack.as_dict())

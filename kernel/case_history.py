@@ -14,11 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
+from kernel.case_client import case_handle
 from kernel.codec import PayloadKeys, decrypt_json
 from kernel.logging import get_logger
 from models.archive import archived_run, latest_archived
 from models.history_events import parse_history
-from workflows.client import case_handle
 
 log = get_logger("jieya.history")
 

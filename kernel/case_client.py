@@ -1,5 +1,7 @@
-"""Typed client-side calls on ReleaseCaseWorkflow, used by the API and the CLI.
-(Runs in ordinary processes, never inside a workflow.)"""
+"""Client-side calls on a case's workflow, used by the API, the CLI and the
+reconciler. They address the workflow by the names in `models.case_contract`,
+so a process that only talks to cases never imports the workflow (and, through
+it, every activity and the OCR stack)."""
 
 from __future__ import annotations
 
@@ -10,22 +12,23 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from kernel.settings import CASES_TASK_QUEUE, Settings
 from kernel.temporal import CASE_STATUS_ATTR
+from models.case_contract import CASE_WORKFLOW, CaseSignal
 from models.enums import CaseStatus
-from models.payloads import CaseTimings, LedgerUpdated, ReleaseCaseInput
+from models.payloads import CaseState, CaseTimings, LedgerUpdated, ReleaseCaseInput
 from models.tables import Case
-from workflows.release_case import ReleaseCaseWorkflow
 
 
 def case_handle(client: Client, case_id: str) -> WorkflowHandle:
-    return client.get_workflow_handle_for(ReleaseCaseWorkflow.run, case_id)
+    return client.get_workflow_handle(case_id, result_type=CaseState)
 
 
 async def start_case(client: Client, case: ReleaseCaseInput) -> WorkflowHandle:
     """Start the case's workflow; starting it again (a client retry) is harmless."""
     try:
         return await client.start_workflow(
-            ReleaseCaseWorkflow.run,
+            CASE_WORKFLOW,
             case,
+            result_type=CaseState,
             id=case.case_id,
             task_queue=CASES_TASK_QUEUE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -62,7 +65,7 @@ async def signal_ledger_updated(client: Client, case_ids: list[str], contract_no
     for case_id in case_ids:
         try:
             await case_handle(client, case_id).signal(
-                ReleaseCaseWorkflow.ledger_updated, LedgerUpdated(contract_no=contract_no)
+                CaseSignal.LEDGER_UPDATED, LedgerUpdated(contract_no=contract_no)
             )
             told += 1
         except RPCError as error:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from kernel.binaries import temporal_cli_path
-from kernel.embedded_pg import EmbeddedPostgres
-from kernel.procs import free_port, port_is_free
 from kernel.settings import Settings
-from workers.supervisor import Child, ChildSpec, StartupError, Supervisor
+from workers.dev.binaries import temporal_cli_path
+from workers.dev.embedded_pg import EmbeddedPostgres
+from workers.dev.procs import free_port, port_is_free
+from workers.dev.supervisor import Child, ChildSpec, StartupError, Supervisor
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SEARCH_ATTRIBUTES = {"CaseStatus": "Keyword", "RiskGrade": "Keyword"}
 LISTENING = r"^LISTENING (?P<url>http://\S+)"
 MAIL_LISTENING = r"^LISTENING smtp=(?P<smtp>\S+) http=(?P<http>http://\S+)"

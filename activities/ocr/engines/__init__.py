@@ -1,0 +1,1 @@
+"""OCR engines: the shared line model, the PP-OCR model catalogue and its ONNX pipeline."""

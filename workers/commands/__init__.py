@@ -1,0 +1,1 @@
+"""The `jieya` subcommands other than the long-running processes (one module each)."""
