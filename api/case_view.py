@@ -48,7 +48,7 @@ from api.scope import CASE_ID, branch_scope, visible_branch
 from kernel.case_history import HistorySource
 from models.audit_verify import ChainReport
 from models.enums import TaskKind, TaskState
-from models.masking import mask_text, masked
+from models.masking import mask_id_number, mask_phone, mask_text, masked
 from models.tables import (
     AuditEvent,
     Case,
@@ -212,12 +212,45 @@ def open_incident(tasks: list[TaskPublic]) -> IncidentPublic | None:
     return None
 
 
-def case_summary(case: Case, reveal: bool = False) -> CaseSummary:
-    """The case row as lists show it; ID and phone masked unless `reveal`."""
-    view = CaseSummary.model_validate(case)
+# A line of `GET /cases` is a row of these columns: the summary's own, then the
+# borrower's and the vehicle's (flat columns of `cases`). Columns, not the table
+# model: 50 rows load in a fraction of the time 50 entities take.
+_SUMMARY_FLAT = [name for name in CaseSummary.model_fields if name in Case.__table__.c]
+SUMMARY_COLUMNS = [
+    Case.__table__.c[name]
+    for name in (
+        *_SUMMARY_FLAT,
+        "borrower_name",
+        "borrower_id_number",
+        "borrower_phone",
+        "plate_no",
+        "vin",
+    )
+]
+
+
+def summary_values(row: Row, reveal: bool = False) -> dict[str, Any]:
+    """A row of `SUMMARY_COLUMNS` as `CaseSummary` reads it; ID and phone masked unless
+    `reveal`. Plain values for one validation of the whole page, not one per line."""
+    name, id_number, phone, plate_no, vin = row[-5:]
     if not reveal:
-        view.borrower = view.borrower.masked()
-    return view
+        id_number, phone = mask_id_number(id_number), mask_phone(phone)
+    values = dict(zip(_SUMMARY_FLAT, row, strict=False))
+    values["borrower"] = {"name": name, "id_number": id_number, "phone": phone}
+    values["vehicle"] = {"plate_no": plate_no, "vin": vin}
+    return values
+
+
+# A line of `GET /tasks` is a row of these columns, in the schema's order.
+TASK_COLUMNS = [HumanTask.__table__.c[name] for name in TaskPublic.model_fields]
+
+
+def task_values(row: Row, reveal: bool = False) -> dict[str, Any]:
+    """A row of `TASK_COLUMNS` as `TaskPublic` reads it, details masked unless `reveal`."""
+    values = dict(zip(TaskPublic.model_fields, row, strict=True))
+    if not reveal:
+        values["details"] = masked(values["details"])
+    return values
 
 
 def task_view(task: HumanTask, reveal: bool = False) -> TaskPublic:

@@ -113,7 +113,8 @@ def _pairs(table: str) -> dict[str, frozenset[str]]:
 
 
 # Glyphs PP-OCR mistakes for one another (a stroke or a radical more or less,
-# a component drawn alike), each with one common surname on at least one side.
+# a component drawn alike), each with a surname on at least one side; the last
+# row holds misreadings seen on the tuning corpus (郇 read as 邹, 訾 as 警).
 CJK_LOOKALIKES = _pairs("""
     王玉 王壬 王主 张弦 张涨 李季 李孛 刘浏 刘划 陈阵 陈陆 杨扬 杨场 汤场 汤扬
     赵起 赵赶 黄寅 黄黃 周同 周用 吴昊 徐徙 徐涂 孙逊 马乌 马冯 朱未 朱末 朱米
