@@ -26,7 +26,6 @@ printed beside the figures; nothing here passes or fails.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import resource
 import statistics
@@ -77,21 +76,11 @@ def write_corpus(counts: dict[str, int], out_dir: Path) -> list[dict]:
 
 
 def build_reader(config: str):
-    """The reader for ``primary`` or ``primary+second``."""
-    from activities.ocr import engine as engines
-    from activities.ocr.reader import DocumentReader
+    """The reader for ``primary`` or ``primary+second``, built as the OCR worker builds it."""
+    from activities.ocr.reader import build_reader as reader_for
 
     primary, _, second = config.partition("+")
-    reader_engine = engines.build_engine(primary)
-    if not second:
-        return DocumentReader(reader_engine)
-    # TODO(lead): wire the second opinion once DocumentReader takes one; until then
-    # any parameter whose name says "second" gets the second engine's recogniser.
-    slot = next((p for p in inspect.signature(DocumentReader).parameters if "second" in p), None)
-    if slot is None:
-        raise SystemExit(f"{config}: DocumentReader takes no second engine yet (reader.py)")
-    make = getattr(engines, "build_recognizer", engines.build_engine)
-    return DocumentReader(reader_engine, **{slot: make(second)})
+    return reader_for(primary, second or None)
 
 
 def run_worker(config: str, manifest: Path, out: Path) -> None:

@@ -18,6 +18,7 @@ from functools import cache
 
 from pydantic import BaseModel, Field
 
+from activities.ocr.char_scores import piece_scores, value_scores
 from activities.ocr.classify import classify
 from activities.ocr.doctypes import LAYOUTS, DocLayout
 from activities.ocr.engine import OcrLine
@@ -114,45 +115,6 @@ def _vocabulary(doc_type: DocType) -> LabelVocabulary:
     )
 
 
-# What pickers drop from a code (京A·12345, 12-3) and the look-alikes they fold.
-_SEPARATORS = frozenset(" ·.-_/|:")
-_FOLD = str.maketrans("OI", "01")
-
-
-def _folded(text: str) -> tuple[str, list[int]]:
-    """``text`` upper-cased, without separators, O/I as 0/1; and where each
-    of its characters stands in ``text``."""
-    kept = []
-    for i, ch in enumerate(text):
-        if ch not in _SEPARATORS:
-            upper = ch.upper() if len(ch.upper()) == 1 else ch
-            kept.append((upper.translate(_FOLD), i))
-    return "".join(c for c, _ in kept), [i for _, i in kept]
-
-
-def _value_scores(value: str, text: str, scores: list[float]) -> tuple[float, ...] | None:
-    """The score of each character of ``value`` as read in ``text`` (None when
-    the picker changed it beyond case, separators and O/I).  A priors' doubt
-    about one look-alike character needs that character's own score."""
-    folded_value, value_at = _folded(value)
-    folded_text, text_at = _folded(text)
-    start = folded_text.find(folded_value) if folded_value else -1
-    if start < 0:
-        return None
-    out = [1.0] * len(value)  # a separator has no look-alike to doubt
-    for k, at in enumerate(value_at):
-        out[at] = scores[text_at[start + k]]
-    return tuple(out)
-
-
-def _piece_scores(piece: Segment, lines: list[OcrLine]) -> list[float]:
-    text, scores = scored_text(lines[piece.line_index])
-    start = text.find(piece.text)
-    if start < 0:
-        return [piece.weakest] * len(piece.text)
-    return scores[start : start + len(piece.text)]
-
-
 def _bounds(pieces: list[Segment]) -> list[tuple[float, float]]:
     xs = [x for piece in pieces for x, _ in piece.box]
     ys = [y for piece in pieces for _, y in piece.box]
@@ -231,15 +193,15 @@ def _collect(
         for n, piece in enumerate(pieces):
             if n:
                 scores.append(1.0)  # the space that joins two pieces
-            scores += _piece_scores(piece, lines)
+            scores += piece_scores(piece, lines)
         confidence = min(piece.confidence for piece in pieces)
         weakest = min(piece.weakest for piece in pieces)
         for key in keys:
             value = FIELDS[key].pick(text)
             if value:
-                value_scores = _value_scores(value, text, scores)
+                char_scores = value_scores(value, text, scores)
                 candidate = _Candidate(
-                    value, confidence, _bounds(pieces), True, weakest, value_scores
+                    value, confidence, _bounds(pieces), True, weakest, char_scores
                 )
                 found[key].append(candidate)
     return found
@@ -266,9 +228,9 @@ def _scan(layout: DocLayout, lines: list[OcrLine], found: dict[str, list[_Candid
                 # verbatim: then the whole line's weakest character stands for it.
                 span = (start, start + len(value)) if start >= 0 else (0, len(text))
                 weakest = weakest_score(text, scores, *span, line.confidence)
-                value_scores = _value_scores(value, text, scores)
+                char_scores = value_scores(value, text, scores)
                 candidate = _Candidate(
-                    value, confidence, list(line.box), False, weakest, value_scores
+                    value, confidence, list(line.box), False, weakest, char_scores
                 )
                 found[key].append(candidate)
 
