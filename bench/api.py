@@ -35,14 +35,14 @@ import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.database import bench_database  # noqa: E402
 from bench.search import fill, percentile  # noqa: E402
-from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
+from kernel.db import create_engine, session_factory  # noqa: E402
 from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR  # noqa: E402
 from models.enums import Role  # noqa: E402
 from models.operators import add_operator  # noqa: E402
 from tests.utils.processes import start_process, stop_process  # noqa: E402
 from workers.dev.binaries import temporal_cli_path  # noqa: E402
-from workers.dev.embedded_pg import EmbeddedPostgres  # noqa: E402
 from workers.dev.procs import free_port  # noqa: E402
 
 BRANCH = "SH"
@@ -195,12 +195,7 @@ async def main(cases: int, seconds: float, concurrency: list[int], profile: Path
     with tempfile.TemporaryDirectory(prefix="jieya-bench-api-") as tmp:
         root = Path(tmp)
         async with AsyncExitStack() as exits:
-            pg = EmbeddedPostgres(root / "pg")
-            pg.start()
-            exits.callback(pg.stop)
-            await pg.wait_ready(timeout=60)
-            url = await pg.ensure_database("bench")
-            await upgrade_database(url)
+            url = await bench_database(exits, root)
             case_ids = await seed(url, cases)
             engine = create_engine(url)
             exits.push_async_callback(engine.dispose)

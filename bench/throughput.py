@@ -29,11 +29,11 @@ from temporalio.worker import Worker  # noqa: E402
 
 from activities.adapters.storage import LocalDocumentStore  # noqa: E402
 from activities.ocr.cache import OcrCache  # noqa: E402
-from activities.ocr.engine import build_engine  # noqa: E402
-from activities.ocr.reader import DocumentReader  # noqa: E402
+from activities.ocr.reader import build_reader  # noqa: E402
 from bench.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_step  # noqa: E402
+from bench.database import bench_database  # noqa: E402
 from kernel.codec import KEYS_FILE, PayloadKeys, data_converter, new_key_entry  # noqa: E402
-from kernel.db import create_engine, session_factory, upgrade_database  # noqa: E402
+from kernel.db import create_engine, session_factory  # noqa: E402
 from kernel.settings import Settings  # noqa: E402
 from kernel.temporal import CASE_STATUS_ATTR, RISK_GRADE_ATTR  # noqa: E402
 from models.enums import CaseStatus, DecisionKind, Role, TaskKind, TaskState  # noqa: E402
@@ -49,16 +49,16 @@ from tests.utils.factories import (  # noqa: E402
 )
 from tests.utils.processes import start_process, stop_process  # noqa: E402
 from workers.dev.binaries import temporal_cli_path  # noqa: E402
-from workers.dev.embedded_pg import EmbeddedPostgres  # noqa: E402
 from workflows.release_case import ReleaseCaseWorkflow  # noqa: E402
 
 TIMINGS = CaseTimings(registry_poll_first=timedelta(milliseconds=100))
 
 
-async def warm_ocr_cache(sessions, store, documents, concurrency: int) -> None:
-    reader = DocumentReader(build_engine("rapidocr", None))
+async def warm_ocr_cache(sessions, store, documents, settings: Settings) -> None:
+    # The worker's own reader, so its cache key (engines and version) is the one hit.
+    reader = build_reader(settings.ocr_engine, settings.ocr_second_engine)
     cache = OcrCache(sessions, reader.version)
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(settings.ocr_concurrency)
 
     async def one(doc_type, data):
         async with gate:
@@ -145,12 +145,7 @@ async def main(cases: int) -> None:
     with tempfile.TemporaryDirectory(prefix="jieya-bench-") as tmp:
         root = Path(tmp)
         async with AsyncExitStack() as exits:
-            pg = EmbeddedPostgres(root / "pg")
-            pg.start()
-            exits.callback(pg.stop)
-            await pg.wait_ready(timeout=60)
-            url = await pg.ensure_database("bench")
-            await upgrade_database(url)
+            url = await bench_database(exits, root)
             engine = create_engine(url, pool_size=10)
             exits.push_async_callback(engine.dispose)
             sessions = session_factory(engine)
@@ -186,7 +181,7 @@ async def main(cases: int) -> None:
             for f in facts:
                 await insert_loan(sessions, f)
             started = time.perf_counter()
-            await warm_ocr_cache(sessions, store, documents, settings.ocr_concurrency)
+            await warm_ocr_cache(sessions, store, documents, settings)
             print(f"OCR cache warmed: {cases * 3} pages in {time.perf_counter() - started:.1f}s")
 
             # The case worker is its own process, as `jieya worker` is in production;
